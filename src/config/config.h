@@ -1,0 +1,112 @@
+// The engine config, slipway.yaml (DESIGN.md §3; reference in doc/config.md).
+//
+// LoadConfig parses and validates the whole file and reports every problem it
+// finds, each as "FILE:LINE:COLUMN: what is wrong, what was expected" (unknown
+// keys get a did-you-mean hint). Relative paths in the file are resolved
+// against the file's directory.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "util/status.h"
+
+namespace slipway {
+
+struct StepConfig {
+  std::string name;
+  std::string run;                          // shell text, run as /bin/sh -c
+  std::map<std::string, std::string> env;   // the step's own variables
+  int64_t timeout_ms = 0;                   // 0: only the run timeout applies
+  bool always = false;                      // `when: always`: runs even after a failure
+  std::string role;                         // optional AWS role ARN for this step only
+  std::string external_id;                  // optional, with role
+  int64_t role_duration_s = 0;              // optional, with role (0: STS default)
+};
+
+struct SettingsSource {
+  std::string url;
+  std::string branch = "main";
+  std::string path;  // folder inside the settings repository; "" is the root
+  std::string role;  // optional role used for the settings fetch only
+};
+
+struct CodeSource {
+  std::string url;
+  std::string ref;                      // fallback when the pin gives none
+  std::vector<std::string> allow_urls;  // URLs the settings may switch to (always includes url)
+};
+
+struct PushTrigger {
+  bool enabled = false;
+  int64_t poll_ms = 60'000;  // 0: webhooks only
+  bool any_path = false;     // `paths: any`: every commit triggers
+};
+
+struct TriggersConfig {
+  PushTrigger push;
+  std::vector<std::string> schedule;  // cron expressions, validated by the daemon issue
+  std::string tz;                     // "" = UTC
+  bool catch_up = false;
+};
+
+struct EnvironmentConfig {
+  std::string name;
+  std::optional<SettingsSource> settings;
+  std::optional<CodeSource> code;
+  std::vector<StepConfig> steps;  // the make contract when the file gives none and no buildspec
+  // `buildspec: PATH` instead of steps. buildspec_in_settings is true for
+  // `settings:PATH` (read from the environment's settings folder); otherwise
+  // buildspec_path is absolute, resolved against the config directory.
+  std::string buildspec_path;
+  bool buildspec_in_settings = false;
+  std::map<std::string, std::string> env;  // variables for every step of this environment
+  int64_t timeout_ms = 60 * 60'000;        // whole run
+  TriggersConfig triggers;
+  int line = 0;  // where the environment is defined, for messages
+};
+
+struct WebhookSecret {
+  std::string secret_file;  // one of these two
+  std::string secret_env;
+};
+
+struct ServerConfig {
+  std::string listen = "127.0.0.1:8080";
+  std::map<std::string, WebhookSecret> webhooks;  // github, gitlab, gitea, generic
+};
+
+struct Config {
+  std::string path;       // absolute path of the file
+  std::string dir;        // its directory
+  std::string state_dir;  // absolute
+  std::string database = "sqlite";
+  int keep_workspaces = 3;
+  int max_parallel = 0;   // 0: number of cores
+  int64_t git_timeout_ms = 10 * 60'000;
+  ServerConfig server;
+  std::vector<EnvironmentConfig> environments;  // in file order
+
+  const EnvironmentConfig* Find(const std::string& name) const;
+  std::vector<std::string> EnvironmentNames() const;
+};
+
+// The steps used when an environment gives neither steps nor a buildspec:
+// make setup, make lint, make all-tests, make deploy.
+std::vector<StepConfig> DefaultSteps();
+
+// Which file to read: `flag_path` when non-empty, else $SLIPWAY_CONFIG, else
+// ./slipway.yaml.
+std::string ResolveConfigPath(const std::string& flag_path);
+
+// Reads and validates. On error the Status message holds every problem found,
+// one per line, each starting with "FILE:LINE:COLUMN: ".
+Result<Config> LoadConfig(const std::string& path);
+// Same, from text (for tests and for reloading); `path` is used in messages
+// and to resolve relative paths.
+Result<Config> ParseConfig(const std::string& text, const std::string& path);
+
+}  // namespace slipway
