@@ -1,0 +1,407 @@
+#include "pipeline/pipeline.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "proc/log.h"
+#include "util/clock.h"
+#include "util/fs.h"
+#include "util/strings.h"
+#include "workspace/overlay.h"
+
+namespace slipway {
+
+namespace {
+
+// An exclusive flock held for the lifetime of the object. Lock files live in
+// <state_dir>/locks; the kernel drops the lock when the process dies, so a
+// killed run never leaves an environment locked.
+class FileLock {
+ public:
+  static Result<FileLock> Acquire(const std::string& path, const std::function<void()>& on_wait) {
+    SLIPWAY_RETURN_IF_ERROR(MakeDirs(DirName(path)));
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    if (!fd.valid()) return PosixError("open '" + path + "'", errno);
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) {
+      if (errno != EWOULDBLOCK) return PosixError("lock '" + path + "'", errno);
+      if (on_wait) on_wait();
+      while (::flock(fd.get(), LOCK_EX) != 0) {
+        if (errno != EINTR) return PosixError("lock '" + path + "'", errno);
+      }
+    }
+    return FileLock(std::move(fd));
+  }
+
+ private:
+  explicit FileLock(UniqueFd fd) : fd_(std::move(fd)) {}
+  UniqueFd fd_;
+};
+
+std::string LockPath(const Config& config, const std::string& name) {
+  return JoinPath(JoinPath(config.state_dir, "locks"), name + ".lock");
+}
+
+std::string ShortCommit(const std::string& commit) { return commit.substr(0, 12); }
+
+}  // namespace
+
+const char* SyncStatusName(SyncStatus status) {
+  switch (status) {
+    case SyncStatus::kSynced:
+      return "Synced";
+    case SyncStatus::kOutOfSync:
+      return "OutOfSync";
+    case SyncStatus::kUnknown:
+      return "Unknown";
+  }
+  return "Unknown";
+}
+
+Pipeline::Pipeline(const Config& config, Store& store) : config_(config), store_(store) {}
+
+Git Pipeline::MakeGit(const CancelToken* cancel) const {
+  GitOptions options;
+  options.mirrors_dir = JoinPath(config_.state_dir, "mirrors");
+  options.timeout_ms = config_.git_timeout_ms;
+  options.cancel = cancel;
+  return Git(options);
+}
+
+std::vector<StepConfig> Pipeline::StepsOf(const EnvironmentConfig& env) {
+  return env.steps.empty() ? DefaultSteps() : env.steps;
+}
+
+Result<Desired> Pipeline::Prepare(const EnvironmentConfig& env, const std::string& ref_override) {
+  Desired desired;
+  Git git = MakeGit(nullptr);
+  if (env.settings) {
+    const SettingsSource& s = *env.settings;
+    SLIPWAY_ASSIGN_OR_RETURN(desired.settings_commit, git.FetchBranchHead(s.url, s.branch));
+    std::string folder = s.path.empty() ? "" : s.path + "/";
+    std::string where = "settings@" + ShortCommit(desired.settings_commit) + ":" + folder;
+    Result<std::string> deploy_yaml = git.ReadFile(s.url, desired.settings_commit, folder + "deploy.yaml");
+    if (deploy_yaml.ok()) {
+      SLIPWAY_ASSIGN_OR_RETURN(desired.pin, ParseDeployYaml(*deploy_yaml, where + "deploy.yaml"));
+      desired.pin.source = "deploy.yaml";
+    } else if (deploy_yaml.status().code() == StatusCode::kNotFound) {
+      Result<std::string> vars = git.ReadFile(s.url, desired.settings_commit, folder + "variables.sh");
+      if (vars.ok()) {
+        SLIPWAY_ASSIGN_OR_RETURN(desired.pin, ParseVariablesSh(*vars, where + "variables.sh"));
+        desired.pin.source = "variables.sh";
+      } else if (vars.status().code() != StatusCode::kNotFound) {
+        return vars.status();
+      }
+    } else {
+      return deploy_yaml.status();
+    }
+    for (const auto& w : desired.pin.warnings) desired.warnings.push_back(w);
+  }
+  if (!env.code) return desired;
+
+  const CodeSource& code = *env.code;
+  desired.code_url = code.url;
+  if (!desired.pin.code_url.empty() && desired.pin.code_url != code.url) {
+    const auto& allowed = code.allow_urls;
+    if (std::find(allowed.begin(), allowed.end(), desired.pin.code_url) == allowed.end()) {
+      return InvalidArgument("the settings of '" + env.name + "' ask for code url '" + desired.pin.code_url +
+                             "', which is not in code.allow_urls of " + config_.path);
+    }
+    desired.code_url = desired.pin.code_url;
+  }
+  desired.code_ref = !ref_override.empty()       ? ref_override
+                     : !desired.pin.code_ref.empty() ? desired.pin.code_ref
+                                                     : code.ref;
+  if (desired.code_ref.empty()) {
+    return InvalidArgument("no code ref for '" + env.name +
+                           "': set code.ref in deploy.yaml of the settings folder, or code.ref in " + config_.path);
+  }
+  SLIPWAY_RETURN_IF_ERROR(ValidateRef(desired.code_ref));
+  std::string warning;
+  SLIPWAY_ASSIGN_OR_RETURN(desired.code, git.Resolve(desired.code_url, desired.code_ref, &warning));
+  if (!warning.empty()) desired.warnings.push_back(warning);
+  if (desired.code.kind == RefKind::kBranch) {
+    desired.warnings.push_back("code ref '" + desired.code_ref + "' is a branch (resolved to " +
+                               ShortCommit(desired.code.commit) +
+                               "); pin a tag or a full commit hash to deploy an explicit version");
+  }
+  Result<std::optional<Deployment>> deployed = store_.CurrentDeployment(env.name);
+  if (deployed.ok() && deployed->has_value()) {
+    const Deployment& d = **deployed;
+    if (desired.code.kind == RefKind::kTag && d.code_ref == desired.code_ref && d.code_url == desired.code_url &&
+        d.code_commit != desired.code.commit) {
+      desired.warnings.push_back("tag '" + desired.code_ref + "' now points to " + ShortCommit(desired.code.commit) +
+                                 ", but it pointed to " + ShortCommit(d.code_commit) + " when run " +
+                                 std::to_string(d.run_id) + " deployed it");
+    }
+  }
+  return desired;
+}
+
+Plan Pipeline::MakePlan(const EnvironmentConfig& env) {
+  Plan plan;
+  plan.environment = env.name;
+  Result<std::optional<Deployment>> deployed = store_.CurrentDeployment(env.name);
+  if (deployed.ok()) plan.deployed = *deployed;
+  Result<Desired> desired = Prepare(env, "");
+  if (!desired.ok()) {
+    plan.error = desired.status().message();
+    plan.sync = SyncStatus::kUnknown;
+    plan.reason = "the desired version could not be resolved: " + plan.error;
+    return plan;
+  }
+  plan.desired = *desired;
+  if (!plan.deployed) {
+    plan.sync = SyncStatus::kOutOfSync;
+    plan.reason = "never deployed";
+    return plan;
+  }
+  const Deployment& d = *plan.deployed;
+  if (d.code_commit != desired->code.commit || d.code_url != desired->code_url) {
+    plan.sync = SyncStatus::kOutOfSync;
+    plan.reason = "code " + (d.code_ref.empty() ? "" : d.code_ref + " ") + ShortCommit(d.code_commit) + " is deployed, " +
+                  desired->code_ref + " " + ShortCommit(desired->code.commit) + " is desired";
+  } else {
+    plan.sync = SyncStatus::kSynced;
+    plan.reason = "deployed by run " + std::to_string(d.run_id);
+  }
+  if (env.settings && d.settings_commit != desired->settings_commit) {
+    Git git = MakeGit(nullptr);
+    Result<std::vector<std::string>> changed =
+        git.ChangedPaths(env.settings->url, d.settings_commit, desired->settings_commit, env.settings->path);
+    if (!changed.ok()) {
+      plan.sync = SyncStatus::kUnknown;
+      plan.reason = "cannot compare settings: " + changed.status().message();
+    } else if (!changed->empty()) {
+      plan.changed_paths = *changed;
+      plan.sync = SyncStatus::kOutOfSync;
+      plan.reason = std::to_string(changed->size()) + " settings file(s) changed since run " +
+                    std::to_string(d.run_id) + " deployed";
+    }
+  }
+  return plan;
+}
+
+EnvMap StepEnvironment(const EnvironmentConfig& env, const StepConfig& step, const RunRecord& run,
+                       const Desired& desired, const std::string& workspace) {
+  EnvMap vars = AllowedBaseEnvironment();
+  vars["SLIPWAY_ENV"] = env.name;
+  vars["SLIPWAY_RUN_ID"] = std::to_string(run.id);
+  vars["SLIPWAY_SETTINGS_COMMIT"] = desired.settings_commit;
+  vars["SLIPWAY_CODE_COMMIT"] = desired.code.commit;
+  vars["SLIPWAY_CODE_REF"] = desired.code_ref;
+  vars["SLIPWAY_TRIGGER"] = run.trigger;
+  vars["SLIPWAY_WORKSPACE"] = workspace;
+  vars["SLIPWAY_STEP"] = step.name;
+  for (const auto& [k, v] : env.env) vars[k] = v;
+  for (const auto& [k, v] : desired.pin.variables) vars[k] = v;
+  for (const auto& [k, v] : step.env) vars[k] = v;
+  return vars;
+}
+
+Result<RunRecord> Pipeline::Run(const EnvironmentConfig& env, const RunOptions& options) {
+  // One run of an environment at a time, across processes.
+  std::unique_ptr<LogWriter> early_log;
+  SLIPWAY_ASSIGN_OR_RETURN(FileLock env_lock, FileLock::Acquire(LockPath(config_, "env-" + env.name), [&] {
+                             if (options.echo_fd >= 0) {
+                               std::string msg = "==> environment '" + env.name +
+                                                 "' is running elsewhere; waiting for that run to finish\n";
+                               (void)WriteAll(options.echo_fd, msg, "terminal");
+                             }
+                           }));
+
+  RunRecord run;
+  run.environment = env.name;
+  run.trigger = options.trigger;
+  run.actor = options.actor;
+  run.requested_ref = options.ref_override;
+  run.status = RunStatus::kRunning;
+  run.created_ms = NowMs();
+  run.started_ms = run.created_ms;
+  std::vector<StepConfig> steps = StepsOf(env);
+  for (size_t i = 0; i < steps.size(); ++i) {
+    StepRecord s;
+    s.index = static_cast<int>(i);
+    s.name = steps[i].name;
+    run.steps.push_back(s);
+  }
+  SLIPWAY_ASSIGN_OR_RETURN(run.id, store_.CreateRun(run));
+  std::string log_dir = JoinPath(JoinPath(config_.state_dir, "logs"), env.name);
+  SLIPWAY_RETURN_IF_ERROR(MakeDirs(log_dir));
+  run.log_path = JoinPath(log_dir, std::to_string(run.id) + ".log");
+  SLIPWAY_ASSIGN_OR_RETURN(std::unique_ptr<LogWriter> log, LogWriter::Open(run.log_path, options.echo_fd));
+  SLIPWAY_RETURN_IF_ERROR(store_.UpdateRun(run));
+  for (const auto& s : run.steps) SLIPWAY_RETURN_IF_ERROR(store_.PutStep(run.id, s));
+  if (options.on_started) options.on_started(run.id);
+
+  const int64_t deadline = MonotonicMs() + env.timeout_ms;
+  auto finish = [&](RunStatus status, const std::string& error, bool deployed) -> Result<RunRecord> {
+    run.status = status;
+    run.error = error;
+    run.finished_ms = NowMs();
+    for (auto& s : run.steps) {
+      if (s.status == StepStatus::kPending) s.status = StepStatus::kSkipped;
+    }
+    if (!error.empty()) log->Engine("error: " + error);
+    log->Engine("run " + std::to_string(run.id) + " " + RunStatusName(status) + " after " +
+                FormatDurationMs(run.finished_ms - run.started_ms));
+    log->Flush();
+    SLIPWAY_RETURN_IF_ERROR(store_.FinishRun(run, deployed));
+    PruneWorkspaces(env.name);
+    return run;
+  };
+
+  log->Engine("==> run " + std::to_string(run.id) + " of '" + env.name + "' (trigger: " + run.trigger + ")");
+
+  // Prepare: settings, pin, exact code commit. Mirrors are shared between
+  // environments, so the git stage is serialised per state directory.
+  Result<Desired> prepared = [&]() -> Result<Desired> {
+    SLIPWAY_ASSIGN_OR_RETURN(FileLock git_lock, FileLock::Acquire(LockPath(config_, "git"), nullptr));
+    (void)git_lock;
+    return Prepare(env, options.ref_override);
+  }();
+  if (!prepared.ok()) {
+    RunStatus status = prepared.status().code() == StatusCode::kCancelled ? RunStatus::kCancelled : RunStatus::kFailed;
+    return finish(status, prepared.status().message(), false);
+  }
+  const Desired& desired = *prepared;
+  run.settings_commit = desired.settings_commit;
+  run.code_url = desired.code_url;
+  run.code_ref = desired.code_ref;
+  run.code_commit = desired.code.commit;
+  run.branch_pin = env.code && desired.code.kind == RefKind::kBranch;
+  if (env.settings) {
+    log->Engine("settings " + env.settings->url + " " + env.settings->branch + " at " + desired.settings_commit +
+                (desired.pin.source.empty() ? "" : " (pin from " + desired.pin.source + ")"));
+  }
+  if (env.code) {
+    log->Engine("code " + desired.code_url + " " + desired.code_ref + " (" + RefKindName(desired.code.kind) + ") at " +
+                desired.code.commit);
+  }
+  for (const auto& w : desired.warnings) log->Engine("warning: " + w);
+  SLIPWAY_RETURN_IF_ERROR(store_.UpdateRun(run));
+
+  // Workspace: the code at the commit, the settings folder laid over it.
+  std::string ws_root = JoinPath(JoinPath(config_.state_dir, "workspaces"), env.name);
+  std::string workspace = JoinPath(ws_root, std::to_string(run.id));
+  Status ws_status = [&]() -> Status {
+    SLIPWAY_RETURN_IF_ERROR(MakeDirs(ws_root));
+    SLIPWAY_RETURN_IF_ERROR(RemoveTree(workspace));
+    SLIPWAY_ASSIGN_OR_RETURN(FileLock git_lock, FileLock::Acquire(LockPath(config_, "git"), nullptr));
+    (void)git_lock;
+    Git git = MakeGit(options.cancel);
+    if (env.code) {
+      SLIPWAY_RETURN_IF_ERROR(git.Checkout(desired.code_url, desired.code.commit, workspace));
+    } else {
+      SLIPWAY_RETURN_IF_ERROR(MakeDirs(workspace));
+    }
+    if (env.settings) {
+      std::string settings_tree = workspace + ".settings";
+      SLIPWAY_RETURN_IF_ERROR(RemoveTree(settings_tree));
+      SLIPWAY_RETURN_IF_ERROR(git.Checkout(env.settings->url, desired.settings_commit, settings_tree));
+      std::string folder = env.settings->path.empty() ? settings_tree : JoinPath(settings_tree, env.settings->path);
+      Status overlay = IsDirectory(folder) ? OverlaySettings(folder, workspace)
+                                           : NotFound("settings folder '" + env.settings->path + "' does not exist at " +
+                                                      ShortCommit(desired.settings_commit) + " of " +
+                                                      env.settings->url);
+      Status cleanup = RemoveTree(settings_tree);
+      SLIPWAY_RETURN_IF_ERROR(overlay);
+      SLIPWAY_RETURN_IF_ERROR(cleanup);
+    }
+    return Status::Ok();
+  }();
+  run.workspace = workspace;
+  if (!ws_status.ok()) return finish(RunStatus::kFailed, ws_status.message(), false);
+  log->Engine("workspace " + workspace);
+  SLIPWAY_RETURN_IF_ERROR(store_.UpdateRun(run));
+
+  // Steps.
+  RunStatus outcome = RunStatus::kSucceeded;
+  std::string error;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const StepConfig& step = steps[i];
+    StepRecord& record = run.steps[i];
+    bool stopped = outcome != RunStatus::kSucceeded;
+    if (stopped && (!step.always || outcome == RunStatus::kCancelled)) continue;
+    int64_t remaining = deadline - MonotonicMs();
+    if (remaining <= 0 && !step.always) {
+      outcome = RunStatus::kTimedOut;
+      error = "run timed out after " + FormatDurationMs(env.timeout_ms);
+      continue;
+    }
+    ProcessOptions p;
+    p.argv = {"/bin/sh", "-c", step.run};
+    p.env = StepEnvironment(env, step, run, desired, workspace);
+    p.cwd = workspace;
+    bool run_timeout_applies = step.timeout_ms == 0 || remaining < step.timeout_ms;
+    p.timeout_ms = step.timeout_ms == 0 ? remaining : std::min(step.timeout_ms, remaining);
+    if (p.timeout_ms <= 0) p.timeout_ms = step.timeout_ms;  // an `always` step after the run timed out
+    p.cancel = options.cancel;
+    record.status = StepStatus::kRunning;
+    record.started_ms = NowMs();
+    SLIPWAY_RETURN_IF_ERROR(store_.PutStep(run.id, record));
+    log->Engine("==> step " + step.name + ": " + step.run);
+    Result<ProcessResult> result = RunProcess(p, log->StepSink(step.name));
+    log->FlushStep(step.name);
+    record.duration_ms = NowMs() - record.started_ms;
+    if (!result.ok()) {
+      record.status = StepStatus::kFailed;
+      if (outcome == RunStatus::kSucceeded) {
+        outcome = RunStatus::kFailed;
+        error = "step '" + step.name + "' could not start: " + result.status().message();
+      }
+    } else if (result->cancelled) {
+      record.status = StepStatus::kCancelled;
+      record.exit_code = result->exit.ShellCode();
+      outcome = RunStatus::kCancelled;
+      error = "cancelled during step '" + step.name + "'";
+    } else if (result->timed_out) {
+      record.status = StepStatus::kTimedOut;
+      record.exit_code = result->exit.ShellCode();
+      if (outcome == RunStatus::kSucceeded) {
+        outcome = RunStatus::kTimedOut;
+        error = run_timeout_applies ? "run timed out after " + FormatDurationMs(env.timeout_ms) + " during step '" +
+                                          step.name + "'"
+                                    : "step '" + step.name + "' timed out after " + FormatDurationMs(step.timeout_ms);
+      }
+    } else {
+      record.exit_code = result->exit.ShellCode();
+      record.status = result->exit.success() ? StepStatus::kSucceeded : StepStatus::kFailed;
+      if (!result->exit.success() && outcome == RunStatus::kSucceeded) {
+        outcome = RunStatus::kFailed;
+        error = "step '" + step.name + "' failed with " + result->exit.Describe();
+      }
+    }
+    log->Engine("<== step " + step.name + " " + StepStatusName(record.status) + " in " +
+                FormatDurationMs(record.duration_ms));
+    SLIPWAY_RETURN_IF_ERROR(store_.PutStep(run.id, record));
+  }
+  return finish(outcome, error, outcome == RunStatus::kSucceeded);
+}
+
+void Pipeline::PruneWorkspaces(const std::string& environment) {
+  std::string ws_root = JoinPath(JoinPath(config_.state_dir, "workspaces"), environment);
+  Result<std::vector<std::string>> names = ListDir(ws_root);
+  if (!names.ok()) return;
+  std::vector<int64_t> ids;
+  for (const auto& n : *names) {
+    if (!n.empty() && std::all_of(n.begin(), n.end(), ::isdigit)) ids.push_back(std::stoll(n));
+  }
+  std::sort(ids.begin(), ids.end());
+  size_t keep = static_cast<size_t>(std::max(0, config_.keep_workspaces));
+  for (size_t i = 0; i + keep < ids.size(); ++i) {
+    std::string path = JoinPath(ws_root, std::to_string(ids[i]));
+    if (RemoveTree(path).ok()) {
+      Result<RunRecord> r = store_.GetRun(ids[i]);
+      if (r.ok() && r->workspace == path) {
+        r->workspace.clear();
+        (void)store_.UpdateRun(*r);
+      }
+    }
+  }
+}
+
+}  // namespace slipway

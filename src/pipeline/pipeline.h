@@ -1,0 +1,100 @@
+// The pipeline of one environment (DESIGN.md §1): fetch the settings, read
+// the pin, fetch that exact code, lay the settings over it, run the steps,
+// record everything.
+//
+// A run goes through these stages; doc/pipeline.md has the details:
+//   prepare   fetch settings head, read deploy.yaml / variables.sh, resolve the
+//             code ref exactly (tag, full commit, or a branch — flagged)
+//   workspace code checkout at the commit + settings overlay, in
+//             <state_dir>/workspaces/<env>/<run id>
+//   steps     each step its own process group; a failure stops the run, but
+//             `when: always` steps still run
+//   finish    the run record and, only for a fully successful run, the
+//             environment's current deployment — in one store transaction
+//
+// Thread-safety: a Pipeline may run different environments from different
+// threads; runs of the same environment are serialised by a lock file.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "config/pin.h"
+#include "git/git.h"
+#include "proc/process.h"
+#include "store/store.h"
+#include "util/status.h"
+
+namespace slipway {
+
+enum class SyncStatus { kSynced, kOutOfSync, kUnknown };
+const char* SyncStatusName(SyncStatus status);  // "Synced", "OutOfSync", "Unknown"
+
+// What would be deployed now: the result of the prepare stage.
+struct Desired {
+  std::string settings_commit;  // "" when the environment has no settings source
+  Pin pin;
+  std::string code_url;  // "" when the environment has no code source
+  std::string code_ref;
+  ResolvedRef code;      // code.commit is "" when there is no code source
+  std::vector<std::string> warnings;
+};
+
+struct Plan {
+  std::string environment;
+  std::optional<Desired> desired;  // empty when it could not be resolved
+  std::string error;               // why, when desired is empty
+  std::optional<Deployment> deployed;
+  SyncStatus sync = SyncStatus::kUnknown;
+  std::string reason;  // one sentence explaining the sync status
+  std::vector<std::string> changed_paths;  // settings files changed in the folder since the deployment
+};
+
+struct RunOptions {
+  std::string trigger = "manual";
+  std::string actor;
+  std::string ref_override;  // run ENV --ref REF
+  const CancelToken* cancel = nullptr;
+  int echo_fd = -1;  // where to echo the log live (a terminal), -1 for none
+  // Called once the run has an id, before anything is fetched.
+  std::function<void(int64_t run_id)> on_started;
+};
+
+class Pipeline {
+ public:
+  // `config` and `store` must outlive the Pipeline.
+  Pipeline(const Config& config, Store& store);
+
+  // Resolves what would be deployed (fetching, never executing anything) and
+  // compares it with the current deployment.
+  Plan MakePlan(const EnvironmentConfig& env);
+
+  // Runs the environment's pipeline to the end and returns the final record.
+  // An error Status only when the run could not even be recorded (store or
+  // state directory unusable); everything else — a missing tag, a failing
+  // step, a timeout — is a finished run whose status and error say so.
+  Result<RunRecord> Run(const EnvironmentConfig& env, const RunOptions& options);
+
+  // The steps that will run for env (the configured ones or the make contract).
+  static std::vector<StepConfig> StepsOf(const EnvironmentConfig& env);
+
+ private:
+  Result<Desired> Prepare(const EnvironmentConfig& env, const std::string& ref_override);
+  Git MakeGit(const CancelToken* cancel) const;
+  void PruneWorkspaces(const std::string& environment);
+
+  const Config& config_;
+  Store& store_;
+};
+
+// The environment a step sees (DESIGN.md §5): the allow-list of the engine's
+// environment, the SLIPWAY_* run facts, the environment's and the pin's
+// variables, then the step's own. Exposed for tests.
+EnvMap StepEnvironment(const EnvironmentConfig& env, const StepConfig& step, const RunRecord& run,
+                       const Desired& desired, const std::string& workspace);
+
+}  // namespace slipway
