@@ -9,13 +9,32 @@
 // user's own git configuration (~/.gitconfig: credential helpers,
 // url.*.insteadOf, proxies) is honoured.
 //
-// Mirrors: one bare mirror per URL under `<state_dir>/mirrors/<hash>.git`,
-// fetched incrementally.
+// Child environment: AllowedBaseEnvironment() (so HOME and the user's
+// ~/.gitconfig apply), then GitOptions::extra_env, then the hardening below,
+// which extra_env cannot override: GIT_TERMINAL_PROMPT=0,
+// GIT_ALLOW_PROTOCOL=https:http:ssh:git:file (stronger than the -c flags: it
+// also beats a user's protocol.<name>.allow and url.*.insteadOf rewriting to
+// `ext::`), GIT_PROTOCOL_FROM_USER=0 and LC_ALL=C (git's messages are parsed).
 //
-// Thread-safety: a Git object may be shared; calls on the same mirror must be
-// serialised by the caller.
+// Errors: a git call that fails returns a Status whose message names the
+// operation and the URL (credentials redacted) and summarises git's stderr in
+// one sentence, e.g. "fetch 'git://127.0.0.1:1234/code': could not connect:
+// Connection refused". Codes: kNetwork (unreachable), kTimeout, kCancelled,
+// kPermissionDenied (authentication), kNotFound (no such repository, ref,
+// commit or file), kInvalidArgument (refused input), kFailed (anything else).
+//
+// Mirrors: one bare mirror per URL at
+// `<mirrors_dir>/<name>-<16 hex of FNV-1a(url without password)>.git`, created
+// in a temporary directory, fetched once and only then renamed into place, so
+// a mirror that exists has completed at least one fetch. Later fetches are
+// incremental. Checkouts share the mirror's objects (clone --shared), so a
+// mirror must not be deleted while checkouts made from it are in use.
+//
+// Thread-safety: a Git object may be shared between threads; calls on the
+// same mirror must be serialised by the caller.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -25,21 +44,30 @@
 
 namespace slipway {
 
-// Refuses refs that could become options or are not plausible ref names.
+// Refuses refs that could become options or are not plausible ref names
+// (the rules of `git check-ref-format`: no "..", "@{", control characters,
+// space, ~ ^ : ? * [ \, no component starting with '.' or ending in ".lock").
 // Error: "ref '-x' is not allowed: it begins with '-'".
 Status ValidateRef(const std::string& ref);
 // Refuses URLs that begin with '-' or use a transport other than https, http,
-// ssh (scp-like user@host:path too), git, file or a local path; names the
-// offending URL and transport (e.g. "url 'ext::sh -c ...' uses the 'ext'
-// transport, which is not allowed").
+// ssh (scp-like user@host:path too), git, file or an absolute local path;
+// names the offending URL and transport (e.g. "url 'ext::sh -c ...' uses the
+// 'ext' transport, which is not allowed"). Also refused: control characters,
+// a host or user beginning with '-', relative local paths (git runs inside the
+// mirror, so they would not mean what they seem). Accepted too:
+// `codecommit::REGION://REPO` and `codecommit://REPO`, which the aws layer
+// translates to https before git sees them (git itself refuses them).
 Status ValidateUrl(const std::string& url);
 bool IsFullCommitHash(const std::string& ref);  // 40 hex digits
+// url with the password of its user-info (scheme://user:secret@host) replaced
+// by "***"; for messages and logs.
+std::string RedactUrl(const std::string& url);
 
 enum class RefKind { kTag, kCommit, kBranch };
 const char* RefKindName(RefKind kind);  // "tag", "commit", "branch"
 
 struct ResolvedRef {
-  std::string ref;     // as asked
+  std::string ref;  // as asked
   RefKind kind = RefKind::kCommit;
   std::string commit;  // 40-hex commit (annotated tags peeled)
 };
@@ -51,9 +79,9 @@ struct RemoteRef {
 };
 
 struct GitOptions {
-  std::string mirrors_dir;            // where bare mirrors live
-  int64_t timeout_ms = 10 * 60'000;   // per git call
-  EnvMap extra_env;                   // e.g. credentials for a codecommit helper
+  std::string mirrors_dir;                // where bare mirrors live
+  int64_t timeout_ms = 10 * 60'000;       // per git call
+  EnvMap extra_env;                       // e.g. credentials for a codecommit helper
   std::vector<std::string> extra_config;  // "-c" values, e.g. "credential.helper=..."
   const CancelToken* cancel = nullptr;
 };
@@ -68,9 +96,11 @@ class Git {
   // Lists the remote's refs without fetching (git ls-remote).
   Result<std::vector<RemoteRef>> LsRemote(const std::string& url);
 
-  // Creates the mirror when missing (git init --bare + remote) and fetches all
-  // branches and tags into it ("+refs/heads/*:refs/heads/*",
-  // "+refs/tags/*:refs/tags/*", pruned). Only new objects travel.
+  // Creates the mirror when missing (git init --bare in a temporary directory,
+  // first fetch, rename) and fetches all branches and tags into it
+  // ("+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*", pruned). Only
+  // new objects travel. The URL is given to git on every fetch, never stored
+  // as a remote.
   Status Fetch(const std::string& url);
 
   // Resolves ref exactly in the mirror of url (DESIGN.md §4): a tag to its
@@ -80,8 +110,10 @@ class Git {
   // error naming the ref and the URL.
   // Network: none when ref is a 40-hex commit already in the mirror;
   // otherwise the mirror is fetched first. When the remote cannot be reached
-  // and the mirror already knows the tag, the cached value is used and
-  // `*warning` says so.
+  // (kNetwork or kTimeout) and the mirror already knows the tag, the cached
+  // value is used and `*warning` (may be null; cleared otherwise) says so;
+  // branches and unknown commits are never served from the cache.
+  // Precedence: a 40-hex ref is a commit; otherwise a tag, then a branch.
   Result<ResolvedRef> Resolve(const std::string& url, const std::string& ref, std::string* warning);
 
   // Resolves the head of branch in the remote (fetching into the mirror).
@@ -89,21 +121,30 @@ class Git {
 
   // Materialises a working tree of `commit` from the mirror of url into dest
   // (which must not exist): a clone sharing the mirror's objects, detached at
-  // commit. No network.
+  // commit, with a `.git` (tags and branches of the mirror included, so `git
+  // describe` works in the workspace). No network, no hooks. commit must be
+  // a full 40-hex hash. On failure dest is removed.
   Status Checkout(const std::string& url, const std::string& commit, const std::string& dest);
 
-  // Content of `path` at `commit` in the mirror of url; NotFound when absent.
+  // Content of `path` (relative to the repository root) at `commit` in the
+  // mirror of url; NotFound when the file or the commit is absent,
+  // InvalidArgument when path is a directory or larger than 64 MiB. A symbolic
+  // link yields its target text.
   Result<std::string> ReadFile(const std::string& url, const std::string& commit, const std::string& path);
 
   // True when `commit` exists in the mirror of url.
   bool HasCommit(const std::string& url, const std::string& commit);
 
   // Paths (relative to the repository root) changed between two commits,
-  // limited to `under` ("" for everywhere).
-  Result<std::vector<std::string>> ChangedPaths(const std::string& url, const std::string& from,
-                                                const std::string& to, const std::string& under);
+  // limited to `under` ("" for everywhere; a literal path, not a pattern).
+  // Renames count as a deletion plus an addition. An empty `from` lists every
+  // file under `under` at `to`.
+  Result<std::vector<std::string>> ChangedPaths(const std::string& url, const std::string& from, const std::string& to,
+                                                const std::string& under);
 
-  // Commit subject lines from..to (exclusive..inclusive), newest first.
+  // Commit subject lines from..to (exclusive..inclusive), newest first; an
+  // empty `from` means all history up to `to`; limit <= 0 means no limit.
+  // time_ms is the author time.
   struct LogEntry {
     std::string commit;
     std::string subject;
@@ -114,16 +155,40 @@ class Git {
                                     const std::string& under, int limit);
 
   // Number of git processes started so far (for tests and benchmarks).
-  int64_t calls() const { return calls_; }
+  int64_t calls() const { return calls_.value.load(); }
   // Number of calls that talked to a remote (ls-remote, fetch).
-  int64_t network_calls() const { return network_calls_; }
+  int64_t network_calls() const { return network_calls_.value.load(); }
+
+  // For tests: runs `git <hardening> args` in cwd with none of the input
+  // validation, to show that git itself refuses what ValidateUrl refuses.
+  Result<CapturedOutput> TEST_RunGit(const std::vector<std::string>& args, const std::string& cwd);
 
  private:
-  Result<CapturedOutput> RunGit(const std::vector<std::string>& args, const std::string& cwd, bool network);
+  // A copyable atomic counter, so that Git stays copyable and movable.
+  struct Counter {
+    std::atomic<int64_t> value{0};
+    Counter() = default;
+    Counter(const Counter& other) : value(other.value.load()) {}
+    Counter& operator=(const Counter& other) {
+      value.store(other.value.load());
+      return *this;
+    }
+  };
+
+  // Runs git with the hardening flags and environment. `what` names the
+  // operation and URL for errors ("fetch 'git://...'"). Returns an error only
+  // when git could not be started, timed out or was cancelled; a git that ran
+  // and failed is an OK result with its exit status.
+  Result<CapturedOutput> RunGit(const std::vector<std::string>& args, const std::string& cwd, bool network,
+                                const std::string& what, size_t max_bytes = 64 << 20);
+  Status FetchInto(const std::string& git_dir, const std::string& url);
+  Status CreateMirror(const std::string& mirror, const std::string& url);
+  // `spec`^{commit} in the mirror: the commit, "" when it does not resolve.
+  Result<std::string> PeelToCommit(const std::string& mirror, const std::string& url, const std::string& spec);
 
   GitOptions options_;
-  int64_t calls_ = 0;
-  int64_t network_calls_ = 0;
+  Counter calls_;
+  Counter network_calls_;
 };
 
 }  // namespace slipway
