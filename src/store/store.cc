@@ -1,0 +1,79 @@
+#include "store/store.h"
+
+#include <array>
+#include <utility>
+
+namespace slipway {
+
+namespace {
+
+// The names are stored in the database (doc/store.md): never rename one.
+constexpr std::array<std::pair<RunStatus, const char*>, 7> kRunStatusNames = {{
+    {RunStatus::kQueued, "queued"},
+    {RunStatus::kRunning, "running"},
+    {RunStatus::kSucceeded, "succeeded"},
+    {RunStatus::kFailed, "failed"},
+    {RunStatus::kCancelled, "cancelled"},
+    {RunStatus::kTimedOut, "timed_out"},
+    {RunStatus::kInterrupted, "interrupted"},
+}};
+
+constexpr std::array<std::pair<StepStatus, const char*>, 7> kStepStatusNames = {{
+    {StepStatus::kPending, "pending"},
+    {StepStatus::kRunning, "running"},
+    {StepStatus::kSucceeded, "succeeded"},
+    {StepStatus::kFailed, "failed"},
+    {StepStatus::kSkipped, "skipped"},
+    {StepStatus::kCancelled, "cancelled"},
+    {StepStatus::kTimedOut, "timed_out"},
+}};
+
+template <typename Enum, size_t N>
+const char* NameOf(const std::array<std::pair<Enum, const char*>, N>& names, Enum value) {
+  for (const auto& [v, name] : names) {
+    if (v == value) return name;
+  }
+  return "unknown";  // only reachable through a cast of an out-of-range integer
+}
+
+template <typename Enum, size_t N>
+bool Parse(const std::array<std::pair<Enum, const char*>, N>& names, const std::string& name, Enum* out) {
+  for (const auto& [v, n] : names) {
+    if (name == n) {
+      *out = v;
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
+const char* RunStatusName(RunStatus status) { return NameOf(kRunStatusNames, status); }
+bool ParseRunStatus(const std::string& name, RunStatus* out) { return Parse(kRunStatusNames, name, out); }
+
+bool IsFinal(RunStatus status) {
+  switch (status) {
+    case RunStatus::kQueued:
+    case RunStatus::kRunning:
+      return false;
+    case RunStatus::kSucceeded:
+    case RunStatus::kFailed:
+    case RunStatus::kCancelled:
+    case RunStatus::kTimedOut:
+    case RunStatus::kInterrupted:
+      return true;
+  }
+  return false;
+}
+
+const char* StepStatusName(StepStatus status) { return NameOf(kStepStatusNames, status); }
+bool ParseStepStatus(const std::string& name, StepStatus* out) { return Parse(kStepStatusNames, name, out); }
+
+std::vector<std::string> RunStatusNames() {
+  std::vector<std::string> names;
+  for (const auto& [v, name] : kRunStatusNames) names.emplace_back(name);
+  return names;
+}
+
+}  // namespace slipway
