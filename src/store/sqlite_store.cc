@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -438,22 +439,23 @@ Status RefuseNewer(const Conn& c, int version) {
                StatusCode::kInvalidArgument);
 }
 
-// Applies the migrations the database lacks, each in its own transaction.
+// Applies the migrations the database lacks up to `target`, each in its own
+// transaction.
 // Safe against another process migrating the same file at the same time: the
 // version is re-read under the write lock before each step.
-Status Migrate(const Conn& c) {
+Status Migrate(const Conn& c, int target) {
   int version = 0;
   SLIPWAY_RETURN_IF_ERROR(InTransaction(c, TxKind::kRead, "read schema version", [&]() -> Status {
     SLIPWAY_ASSIGN_OR_RETURN(version, ReadSchemaVersion(c));
     return Status::Ok();
   }));
   if (version > kLatestVersion) return RefuseNewer(c, version);
-  while (version < kLatestVersion) {
+  while (version < target) {
     std::string what = "migrate schema to version " + std::to_string(version + 1);
     SLIPWAY_RETURN_IF_ERROR(InTransaction(c, TxKind::kWrite, what, [&]() -> Status {
       SLIPWAY_ASSIGN_OR_RETURN(version, ReadSchemaVersion(c));
       if (version > kLatestVersion) return RefuseNewer(c, version);
-      if (version == kLatestVersion) return Status::Ok();  // another process got there first
+      if (version >= target) return Status::Ok();  // another process got there first
       SLIPWAY_RETURN_IF_ERROR(Exec(c,
                                    "CREATE TABLE IF NOT EXISTS schema_version ("
                                    "version INTEGER PRIMARY KEY, applied_ms INTEGER NOT NULL)",
@@ -536,7 +538,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path, 
   c.db = db.get();
   if (rc != SQLITE_OK) return SqliteError(c, rc, "open");
   SLIPWAY_RETURN_IF_ERROR(Configure(c, options));
-  SLIPWAY_RETURN_IF_ERROR(Migrate(c));
+  int target = options.TEST_migrate_to > 0 ? std::min(options.TEST_migrate_to, kLatestVersion) : kLatestVersion;
+  SLIPWAY_RETURN_IF_ERROR(Migrate(c, target));
   return std::unique_ptr<SqliteStore>(new SqliteStore(path, std::move(db)));
 }
 

@@ -66,6 +66,9 @@ struct SqliteStoreOptions {
   // How long a statement waits for another connection's lock (another
   // process writing, a WAL checkpoint) before failing with kTimeout.
   int busy_timeout_ms = 10000;
+  // For tests: migrate only up to this version (0: the latest), to build a
+  // database as an older Slipway left it.
+  int TEST_migrate_to = 0;
 };
 
 // Thread-safe: every method takes the store's mutex.

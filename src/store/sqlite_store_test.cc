@@ -112,6 +112,37 @@ TEST_F(SqliteStoreTest, ReopenAppliesNoMigrationTwice) {
   EXPECT_EQ(raw.Exec("SELECT count(*) FROM schema_version"), std::to_string(SqliteStore::LatestSchemaVersion()));
 }
 
+TEST_F(SqliteStoreTest, DatabaseOfEveryOlderVersionIsUpgraded) {
+  for (int from = 1; from < SqliteStore::LatestSchemaVersion(); ++from) {
+    SCOPED_TRACE("from version " + std::to_string(from));
+    TempDir dir;
+    std::string path = dir.Sub("old.db");
+    SqliteStoreOptions old;
+    old.TEST_migrate_to = from;
+    {
+      Result<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(path, old);
+      ASSERT_TRUE(store.ok()) << store.status().ToString();
+      ASSERT_OK_AND_ASSIGN(int version, (*store)->SchemaVersion());
+      EXPECT_EQ(version, from);
+      // Every version so far has had the runs table.
+      ASSERT_OK((*store)->TEST_Exec(
+          "INSERT INTO runs (environment, kind, \"trigger\", actor, status, settings_commit, code_url, code_ref, "
+          "code_commit, branch_pin, requested_ref, created_ms, started_ms, finished_ms, error, log_path, workspace, "
+          "exported_json) VALUES ('automation', 'deploy', 'manual', 'old', 'succeeded', '', '', '', '', 0, '', 1, 2, "
+          "3, "
+          "'', '', '', '')"));
+    }
+    Result<std::unique_ptr<SqliteStore>> store = SqliteStore::Open(path);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    ASSERT_OK_AND_ASSIGN(int version, (*store)->SchemaVersion());
+    EXPECT_EQ(version, SqliteStore::LatestSchemaVersion());
+    ASSERT_OK_AND_ASSIGN(std::optional<RunRecord> last, (*store)->LastRun("automation"));
+    ASSERT_TRUE(last.has_value());
+    EXPECT_EQ(last->actor, "old");
+    EXPECT_OK((*store)->CheckIntegrity());
+  }
+}
+
 TEST_F(SqliteStoreTest, DatabaseFromANewerSlipwayIsRefused) {
   {
     std::unique_ptr<SqliteStore> store = Open();
