@@ -9,6 +9,7 @@
 #include <random>
 #include <sstream>
 
+#include "aws/local_server.h"
 #include "testing/testing.h"
 #include "util/strings.h"
 
@@ -377,7 +378,7 @@ Result<SignedRequest> SignLikeDescription(const json& r, const std::string& body
 TEST(Sigv4Botocore, AgreesOnGeneratedRequests) {
   constexpr int kHeaderRequests = 1000;
   constexpr int kPresignRequests = 250;
-  testing::TempDir dir;
+  slipway::testing::TempDir dir;
   RequestGenerator gen(20240611);
   std::vector<json> requests;
   {
@@ -387,8 +388,8 @@ TEST(Sigv4Botocore, AgreesOnGeneratedRequests) {
       out << requests.back().dump() << "\n";
     }
   }
-  testing::CommandResult py =
-      testing::Run({"python3", SourcePath("tests/aws/botocore_sign.py"), dir.Sub("requests.jsonl")});
+  slipway::testing::CommandResult py = slipway::testing::Run(
+      {aws::testing::TestPython(), SourcePath("tests/aws/botocore_sign.py"), dir.Sub("requests.jsonl")});
   ASSERT_EQ(py.exit_code, 0) << py.err;
   std::istringstream lines(py.out);
   std::string line;

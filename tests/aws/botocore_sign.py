@@ -43,6 +43,16 @@ else:
     botocore.auth.datetime = _DatetimeModule
 
 
+# Headers left unsigned: botocore 1.3x (Debian bookworm) leaves out only
+# expect, user-agent and x-amzn-trace-id; later versions also every hop-by-hop
+# header, which a proxy may rewrite. Slipway follows the later list; give an
+# older botocore the same so the two are compared on the algorithm.
+for _name in ["connection", "expect", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
+              "trailer", "transfer-encoding", "upgrade", "user-agent", "x-amzn-trace-id"]:
+    if _name not in botocore.auth.SIGNED_HEADERS_BLACKLIST:
+        botocore.auth.SIGNED_HEADERS_BLACKLIST.append(_name)
+
+
 def capturing(cls):
     class Capturing(cls):
         def canonical_request(self, request):
