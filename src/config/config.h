@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "util/status.h"
@@ -18,26 +19,33 @@ namespace slipway {
 
 struct StepConfig {
   std::string name;
-  std::string run;                          // shell text, run as /bin/sh -c
-  std::map<std::string, std::string> env;   // the step's own variables
-  int64_t timeout_ms = 0;                   // 0: only the run timeout applies
-  bool always = false;                      // `when: always`: runs even after a failure
-  std::string role;                         // optional AWS role ARN for this step only
-  std::string external_id;                  // optional, with role
-  int64_t role_duration_s = 0;              // optional, with role (0: STS default)
+  std::string run;                         // shell text, run as /bin/sh -c
+  std::map<std::string, std::string> env;  // the step's own variables
+  int64_t timeout_ms = 0;                  // 0: only the run timeout applies
+  bool always = false;                     // `when: always`: runs even after a failure
+  std::string role;                        // optional AWS role ARN for this step only
+  std::string external_id;                 // optional, with role
+  int64_t role_duration_s = 0;             // optional, with role, 900..43200 (0: STS default)
 };
 
+// URLs and refs never begin with '-' and hold no spaces or control
+// characters (checked when the file is read). A URL written "./x" or "../x"
+// is a local path made absolute against the config's directory.
 struct SettingsSource {
   std::string url;
   std::string branch = "main";
-  std::string path;  // folder inside the settings repository; "" is the root
+  std::string path;  // folder inside the settings repository, normalised ("a/b", no "..",
+                     // not absolute); "" is the root
   std::string role;  // optional role used for the settings fetch only
 };
 
+// An environment without `code` has no code checkout: its workspace is the
+// settings folder alone. An environment with `code` but no `settings` always
+// deploys code.ref, which is then required.
 struct CodeSource {
   std::string url;
-  std::string ref;                      // fallback when the pin gives none
-  std::vector<std::string> allow_urls;  // URLs the settings may switch to (always includes url)
+  std::string ref;                      // fallback when the pin gives none; "" when not given
+  std::vector<std::string> allow_urls;  // URLs the settings may switch to; url first, always included
 };
 
 struct PushTrigger {
@@ -69,9 +77,11 @@ struct EnvironmentConfig {
   int line = 0;  // where the environment is defined, for messages
 };
 
+// Exactly one of the two is set. An inline `secret:` is refused when the
+// file is read: secrets never live in slipway.yaml.
 struct WebhookSecret {
-  std::string secret_file;  // one of these two
-  std::string secret_env;
+  std::string secret_file;  // absolute (resolved against the config directory)
+  std::string secret_env;   // name of a variable of the engine's environment
 };
 
 struct ServerConfig {
@@ -85,7 +95,7 @@ struct Config {
   std::string state_dir;  // absolute
   std::string database = "sqlite";
   int keep_workspaces = 3;
-  int max_parallel = 0;   // 0: number of cores
+  int max_parallel = 0;  // 0: number of cores
   int64_t git_timeout_ms = 10 * 60'000;
   ServerConfig server;
   std::vector<EnvironmentConfig> environments;  // in file order
@@ -98,12 +108,21 @@ struct Config {
 // make setup, make lint, make all-tests, make deploy.
 std::vector<StepConfig> DefaultSteps();
 
-// Which file to read: `flag_path` when non-empty, else $SLIPWAY_CONFIG, else
-// ./slipway.yaml.
+// Environment and step names: [A-Za-z0-9][A-Za-z0-9_.-]*, at most
+// kMaxNameLength characters (they appear in paths, URLs and log names).
+inline constexpr size_t kMaxNameLength = 64;
+bool IsValidName(std::string_view name);
+
+// Which file to read: `flag_path` when non-empty, else $SLIPWAY_CONFIG when
+// set and non-empty, else "slipway.yaml" (in the current directory).
 std::string ResolveConfigPath(const std::string& flag_path);
 
 // Reads and validates. On error the Status message holds every problem found,
-// one per line, each starting with "FILE:LINE:COLUMN: ".
+// one per line, each starting with "FILE:LINE:COLUMN: " where FILE is `path`
+// as given (code kInvalidArgument). A file that cannot be read gives one
+// sentence, "open 'PATH': No such file or directory" (code from PosixError).
+// Files over 1 MiB, nesting deeper than 64 levels and aliases that expand
+// past 100000 nodes are refused before anything is built from them.
 Result<Config> LoadConfig(const std::string& path);
 // Same, from text (for tests and for reloading); `path` is used in messages
 // and to resolve relative paths.
