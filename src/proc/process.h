@@ -74,20 +74,24 @@ class CancelToken {
 using OutputSink = std::function<void(std::string_view chunk)>;
 
 struct ProcessOptions {
-  std::vector<std::string> argv;  // argv[0] is looked up in env's PATH when it has no '/'
-  EnvMap env;                     // the complete environment of the child
-  std::string cwd;                // empty: the engine's current directory
-  int64_t timeout_ms = 0;         // 0: none
-  int64_t grace_ms = 5000;        // between SIGTERM and SIGKILL
+  std::vector<std::string> argv;        // argv[0] is looked up in env's PATH when it has no '/'
+  EnvMap env;                           // the complete environment of the child
+  std::string cwd;                      // empty: the engine's current directory
+  int64_t timeout_ms = 0;               // 0: none
+  int64_t grace_ms = 5000;              // between SIGTERM and SIGKILL
   const CancelToken* cancel = nullptr;  // optional
   // For tests: a deadline on the monotonic clock that replaces timeout_ms when set.
   std::optional<int64_t> deadline_monotonic_ms;
 };
 
 struct ProcessResult {
-  ExitStatus exit;          // of the main process
-  bool timed_out = false;   // the timeout fired and the group was killed
-  bool cancelled = false;   // the cancel token fired and the group was killed
+  ExitStatus exit;         // of the main process
+  bool timed_out = false;  // the timeout fired and the group was killed
+  bool cancelled = false;  // the cancel token fired and the group was killed
+  // The main process exited on its own but left processes in its group (a
+  // background job); they were terminated (SIGTERM, grace, SIGKILL) and reaped.
+  // `exit` is still the main process's own status.
+  bool killed_leftovers = false;
   int64_t duration_ms = 0;
 };
 
