@@ -1,5 +1,7 @@
 #include "git/git.h"
 
+#include <unistd.h>
+
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -114,6 +116,10 @@ Status SummariseFailure(const std::string& what, const CapturedOutput& out) {
       return make(StatusCode::kNetwork, "could not connect: " + text);
     }
   }
+  // curl (https) reports a refused connection this way.
+  if (Contains(lower, "couldn't connect to server") || Contains(lower, "failed to connect to")) {
+    return make(StatusCode::kNetwork, "could not connect to the server");
+  }
   if (Contains(lower, "could not resolve host") || Contains(lower, "unable to look up") ||
       Contains(lower, "name or service not known") || Contains(lower, "temporary failure in name resolution")) {
     return make(StatusCode::kNetwork, "could not resolve the host name");
@@ -213,6 +219,27 @@ std::vector<std::string> SplitZ(const std::string& out) {
     start = end + 1;
   }
   return items;
+}
+
+// Lock files inside git_dir that git reported as already existing
+// ("Unable to create '<path>.lock': File exists").
+std::vector<std::string> StaleLocks(const std::string& err, const std::string& git_dir) {
+  static const std::string kStart = "Unable to create '";
+  static const std::string kEnd = "': File exists";
+  std::vector<std::string> locks;
+  size_t pos = 0;
+  while ((pos = err.find(kStart, pos)) != std::string::npos) {
+    pos += kStart.size();
+    size_t end = err.find(kEnd, pos);
+    if (end == std::string::npos) break;
+    std::string path = err.substr(pos, end - pos);
+    std::string dir = git_dir.ends_with('/') ? git_dir : git_dir + "/";
+    if (path.starts_with(dir) && path.ends_with(".lock") && path.find("/../") == std::string::npos) {
+      locks.push_back(path);
+    }
+    pos = end;
+  }
+  return locks;
 }
 
 }  // namespace
@@ -428,12 +455,22 @@ Result<std::vector<RemoteRef>> Git::LsRemote(const std::string& url) {
 
 Status Git::FetchInto(const std::string& git_dir, const std::string& url) {
   const std::string what = "fetch " + Quote(RedactUrl(url));
-  SLIPWAY_ASSIGN_OR_RETURN(CapturedOutput out,
-                           RunGit({"--git-dir=" + git_dir, "fetch", "--quiet", "--prune", "--no-write-fetch-head", "--",
-                                   url, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"},
-                                  git_dir, /*network=*/true, what));
-  if (!out.result.exit.success()) return SummariseFailure(what, out);
-  return Status::Ok();
+  // A git killed with SIGKILL (timeout grace expired, engine crash) leaves its
+  // lock files behind, and every later fetch would fail on them. Calls on one
+  // mirror are serialised by the caller, so a lock we meet is stale: remove it
+  // and try again, a bounded number of times.
+  for (int attempt = 0;; ++attempt) {
+    SLIPWAY_ASSIGN_OR_RETURN(CapturedOutput out,
+                             RunGit({"--git-dir=" + git_dir, "fetch", "--quiet", "--prune", "--no-write-fetch-head",
+                                     "--", url, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"},
+                                    git_dir, /*network=*/true, what));
+    if (out.result.exit.success()) return Status::Ok();
+    std::vector<std::string> stale = StaleLocks(out.err, git_dir);
+    if (stale.empty() || attempt >= 2) return SummariseFailure(what, out);
+    for (const std::string& lock : stale) {
+      if (::unlink(lock.c_str()) != 0 && errno != ENOENT) return PosixError("remove stale lock " + Quote(lock), errno);
+    }
+  }
 }
 
 Status Git::CreateMirror(const std::string& mirror, const std::string& url) {
@@ -521,8 +558,13 @@ Result<ResolvedRef> Git::Resolve(const std::string& url, const std::string& ref,
     if (cached.empty()) return fetched;
     if (warning != nullptr) {
       std::string reason = fetched.message();
-      const std::string prefix = "fetch " + shown_url + ": ";
-      if (StartsWith(reason, prefix)) reason = reason.substr(prefix.size());
+      // "fetch 'URL': could not connect: ..." / "fetch 'URL' timed out after 10s"
+      const std::string prefix = "fetch " + shown_url;
+      if (StartsWith(reason, prefix + ": ")) {
+        reason = reason.substr(prefix.size() + 2);
+      } else if (StartsWith(reason, prefix + " ")) {
+        reason = reason.substr(prefix.size() + 1);
+      }
       *warning = "could not reach " + shown_url + " (" + reason + "); using the cached tag " + ref + " → " + cached;
     }
     return ResolvedRef{ref, RefKind::kTag, cached};

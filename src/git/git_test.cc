@@ -43,11 +43,15 @@ std::string Trimmed(const std::string& s) {
 // make git wait until our timeout fires.
 class SilentListener {
  public:
-  SilentListener() {
+  // port 0: any free port.
+  explicit SilentListener(int port = 0) {
     fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port));
     EXPECT_EQ(bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
     socklen_t len = sizeof addr;
     getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
@@ -396,6 +400,42 @@ TEST_F(GitTest, CachedTagIsUsedWithAWarningWhenTheRemoteIsDown) {
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.status().code(), StatusCode::kNetwork);
   EXPECT_EQ(warning, "");
+}
+
+TEST_F(GitTest, CachedTagIsUsedWithAWarningWhenTheRemoteHangs) {
+  GitOptions o = Options();
+  o.timeout_ms = 1000;
+  Git git(o);
+  ASSERT_TRUE(git.Fetch(url_).ok());
+  daemon_->Stop();
+  SilentListener listener(daemon_->port());
+  std::string warning;
+  auto r = git.Resolve(url_, "v2.0.0", &warning);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r->commit, c2_);
+  EXPECT_EQ(warning, "could not reach '" + url_ + "' (timed out after 1s); using the cached tag v2.0.0 → " + c2_);
+}
+
+TEST_F(GitTest, StaleLockLeftByAKilledFetchIsRemoved) {
+  Git git(Options());
+  ASSERT_TRUE(git.Fetch(url_).ok());
+  const std::string mirror = git.MirrorPath(url_);
+  // What a fetch killed with SIGKILL while updating main leaves behind.
+  Sh("git --git-dir='" + mirror + "' pack-refs --all");
+  WriteTextFile(mirror + "/refs/heads/main.lock", "");
+  WriteTextFile(mirror + "/packed-refs.lock", "");
+  repo_->Write("README", "v3\n");
+  std::string c3 = repo_->Commit("third");
+  Sh("git branch -D feature && git push -q '" + tmp_.Sub("served/code.git") + "' :refs/heads/feature", repo_->dir());
+  Publish();
+  int64_t before = git.network_calls();
+  Status s = git.Fetch(url_);
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_GE(git.network_calls() - before, 2) << "the locks should have made the first attempt fail";
+  auto head = git.Resolve(url_, "main", nullptr);
+  ASSERT_TRUE(head.ok()) << head.status().ToString();
+  EXPECT_EQ(head->commit, c3);
+  EXPECT_FALSE(FileExists(mirror + "/refs/heads/main.lock"));
 }
 
 TEST_F(GitTest, IncrementalFetchAddsNewRefsAndPrunesDeletedOnes) {
