@@ -14,8 +14,16 @@
 // BecomeSubreaper() once at start-up so orphaned grandchildren are re-parented
 // to the engine and can be reaped.
 //
+// Without BecomeSubreaper() leftovers are re-parented elsewhere; if that
+// ancestor does not reap them (some container init processes do not), their
+// zombies keep the group alive and a run waits up to the grace plus 10 s
+// before giving up on them. Children get default signal dispositions and an
+// empty signal mask whatever the engine uses, and only fds 0, 1 and 2.
+//
 // Thread-safety: RunProcess and RunCapture may be called from several threads
-// at once; each call owns its child. They never call waitpid(-1).
+// at once; each call owns its child. They never call waitpid(-1), and nothing
+// else in the engine may either, nor set SIGCHLD to SIG_IGN (children would
+// be reaped behind our back; RunProcess then returns an internal error).
 #pragma once
 
 #include <atomic>
@@ -74,7 +82,9 @@ class CancelToken {
 using OutputSink = std::function<void(std::string_view chunk)>;
 
 struct ProcessOptions {
-  std::vector<std::string> argv;        // argv[0] is looked up in env's PATH when it has no '/'
+  // argv[0] is looked up in env's PATH (default "/bin:/usr/bin") when it has
+  // no '/'; a relative path is relative to cwd.
+  std::vector<std::string> argv;
   EnvMap env;                           // the complete environment of the child
   std::string cwd;                      // empty: the engine's current directory
   int64_t timeout_ms = 0;               // 0: none
@@ -96,8 +106,12 @@ struct ProcessResult {
 };
 
 // Runs a process to completion, streaming its stdout and stderr (merged, in
-// order, through one pipe) to `sink`. Never holds more than one read buffer of
-// output in memory.
+// order, through one pipe) to `sink` as it arrives, in chunks of at most 64 KiB.
+// Never holds more than one read buffer of output in memory. Returns once the
+// main process has exited and every process of its group is gone; output
+// still held open by a process that left the group (a daemon) is read only as
+// far as it is already in the pipe. A sink that throws gets the group killed
+// and reaped before the exception propagates. `sink` may be empty.
 // Returns an error Status only when the process could not be started at all
 // (e.g. "spawn 'git': No such file or directory"); a process that ran and
 // failed, timed out or was cancelled is an OK result describing that.
