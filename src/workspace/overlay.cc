@@ -87,6 +87,11 @@ Result<std::vector<std::string>> ListDirAt(int fd, const std::string& shown) {
   return names;
 }
 
+bool IsLinkAt(int dirfd, const std::string& name) {
+  struct stat st;
+  return ::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+}
+
 Result<UniqueFd> OpenDirAt(int dirfd, const std::string& name, const std::string& shown) {
   UniqueFd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd.valid()) {
@@ -382,7 +387,7 @@ Status OverlaySettings(const std::string& settings_dir, const std::string& works
   UniqueFd fd(::open(settings_dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
   if (!fd.valid()) {
     int err = errno;
-    if (err == ELOOP) {
+    if (IsLinkAt(AT_FDCWD, settings_dir)) {
       return InvalidArgument("the settings folder '" + settings_dir + "' is a symbolic link; refusing to follow it");
     }
     return PosixError("open '" + settings_dir + "'", err);
@@ -401,7 +406,7 @@ Status OverlaySettingsFolder(const std::string& settings_root, const std::string
     UniqueFd next(::openat(fd.get(), part.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!next.valid()) {
       int err = errno;
-      if (err == ELOOP) {
+      if (IsLinkAt(fd.get(), part)) {
         return InvalidArgument("'" + walked +
                                "' is a symbolic link in the settings repository; the settings path must not go "
                                "through links");
