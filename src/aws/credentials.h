@@ -3,10 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
 namespace slipway::aws {
+
+// The wall clock in epoch milliseconds; injectable so tests can pin time.
+using Clock = std::function<int64_t()>;
 
 // A set of AWS credentials. Long-term keys have no session token and no
 // expiration; STS and instance credentials have both.
