@@ -100,6 +100,24 @@ bool Contains(const std::string& haystack_lower, const char* needle) {
   return haystack_lower.find(needle) != std::string::npos;
 }
 
+// RedactUrl applied to every "scheme://..." inside free text (git's own
+// messages may quote a URL).
+std::string RedactUrlsIn(const std::string& text) {
+  std::string out;
+  size_t pos = 0;
+  for (;;) {
+    size_t scheme = text.find("://", pos);
+    if (scheme == std::string::npos) break;
+    size_t end = text.find_first_of(" \t'\"", scheme + 3);
+    if (end == std::string::npos) end = text.size();
+    size_t start = scheme;
+    while (start > pos && std::isalpha(static_cast<unsigned char>(text[start - 1]))) --start;
+    out += text.substr(pos, start - pos) + RedactUrl(text.substr(start, end - start));
+    pos = end;
+  }
+  return out + text.substr(pos);
+}
+
 // Turns git's stderr into one sentence and a code. Matching is on the English
 // messages (LC_ALL=C), most specific first.
 Status SummariseFailure(const std::string& what, const CapturedOutput& out) {
@@ -107,7 +125,7 @@ Status SummariseFailure(const std::string& what, const CapturedOutput& out) {
   auto make = [&](StatusCode code, const std::string& detail) { return Status(code, what + ": " + detail); };
 
   static const char* kConnectErrors[] = {"connection refused", "connection timed out", "no route to host",
-                                         "network is unreachable", "connection reset by peer"};
+                                         "network is unreachable"};
   for (const char* e : kConnectErrors) {
     size_t at = lower.find(e);
     if (at != std::string::npos) {
@@ -152,7 +170,8 @@ Status SummariseFailure(const std::string& what, const CapturedOutput& out) {
   }
   bool network_trouble = Contains(lower, "the remote end hung up") || Contains(lower, "early eof") ||
                          Contains(lower, "rpc failed") || Contains(lower, "returned error: 5") ||
-                         Contains(lower, "ssl") || Contains(lower, "gnutls") || Contains(lower, "tls");
+                         Contains(lower, "connection reset") || Contains(lower, "ssl") || Contains(lower, "gnutls") ||
+                         Contains(lower, "certificate");
 
   // The first "fatal:"/"error:" line that says something specific.
   std::string detail;
@@ -179,7 +198,8 @@ Status SummariseFailure(const std::string& what, const CapturedOutput& out) {
   }
   if (detail.empty()) detail = "git failed with " + out.result.exit.Describe();
   while (!detail.empty() && detail.back() == '.') detail.pop_back();
-  return make(network_trouble ? StatusCode::kNetwork : StatusCode::kFailed, LowerFirst(Printable(detail)));
+  return make(network_trouble ? StatusCode::kNetwork : StatusCode::kFailed,
+              LowerFirst(Printable(RedactUrlsIn(detail))));
 }
 
 Status RefusedDash(const char* what, const std::string& value) {
@@ -355,6 +375,10 @@ Status ValidateUrl(const std::string& url) {
     authority = url.substr(1, close - 1);
   }
   return check_user_host(authority);
+}
+
+Status TEST_SummariseGitFailure(const std::string& what, const CapturedOutput& out) {
+  return SummariseFailure(what, out);
 }
 
 bool IsFullCommitHash(const std::string& ref) { return ref.size() == 40 && AllHex(ref); }

@@ -1,4 +1,5 @@
-// Git, always through the `git` CLI with argv vectors (STYLE.md).
+// Git, always through the `git` CLI with argv vectors (STYLE.md). The why of
+// mirrors, pins and hardening: doc/git.md.
 //
 // Hardening applied to every call: user-supplied refs, URLs and paths that
 // begin with '-' are refused before git runs; `--` separates options from user
@@ -62,6 +63,10 @@ bool IsFullCommitHash(const std::string& ref);  // 40 hex digits
 // url with the password of its user-info (scheme://user:secret@host) replaced
 // by "***"; for messages and logs.
 std::string RedactUrl(const std::string& url);
+
+// For tests: the one-sentence summary of a failed git call's stderr that
+// every error of this module carries ("<what>: could not connect: ...").
+Status TEST_SummariseGitFailure(const std::string& what, const CapturedOutput& out);
 
 enum class RefKind { kTag, kCommit, kBranch };
 const char* RefKindName(RefKind kind);  // "tag", "commit", "branch"

@@ -188,6 +188,44 @@ TEST(GitValidateTest, RedactUrlHidesPasswords) {
   EXPECT_EQ(RedactUrl("https://example.com/a@b"), "https://example.com/a@b");
 }
 
+TEST(GitValidateTest, FailureMessagesNeverShowPasswords) {
+  CapturedOutput out;
+  out.result.exit.code = 128;
+  out.err = "fatal: something odd about 'https://me:hunter2@example.com/r.git/' happened\n";
+  Status s = TEST_SummariseGitFailure("fetch 'https://me:***@example.com/r.git'", out);
+  EXPECT_EQ(s.code(), StatusCode::kFailed);
+  EXPECT_EQ(
+      s.message(),
+      "fetch 'https://me:***@example.com/r.git': something odd about 'https://me:***@example.com/r.git/' happened");
+}
+
+TEST(GitValidateTest, FailureSummaries) {
+  auto summary = [](const std::string& err) {
+    CapturedOutput out;
+    out.result.exit.code = 128;
+    out.err = err;
+    return TEST_SummariseGitFailure("fetch 'u'", out);
+  };
+  EXPECT_EQ(summary("ssh: connect to host h port 22: Connection refused\nfatal: Could not read from remote "
+                    "repository.\n\nPlease make sure you have the correct access rights\n")
+                .message(),
+            "fetch 'u': could not connect: Connection refused");
+  EXPECT_EQ(summary("fatal: unable to access 'https://nope.invalid/x/': Could not resolve host: nope.invalid\n").code(),
+            StatusCode::kNetwork);
+  Status auth = summary("fatal: could not read Username for 'https://h': terminal prompts disabled\n");
+  EXPECT_EQ(auth.code(), StatusCode::kPermissionDenied);
+  EXPECT_THAT(auth.message(), HasSubstr("configure a credential helper"));
+  EXPECT_EQ(summary("git@h: Permission denied (publickey).\nfatal: Could not read from remote repository.\n").code(),
+            StatusCode::kPermissionDenied);
+  EXPECT_EQ(summary("remote: Repository not found.\nfatal: repository 'https://h/x/' not found\n").code(),
+            StatusCode::kNotFound);
+  EXPECT_EQ(summary("error: RPC failed; HTTP 502 curl 22 The requested URL returned error: 502\nfatal: expected "
+                    "flush after ref listing\n")
+                .code(),
+            StatusCode::kNetwork);
+  EXPECT_EQ(summary("").message(), "fetch 'u': git failed with exit status 128");
+}
+
 TEST(GitValidateTest, MirrorPathIsStableReadableAndIgnoresPasswords) {
   GitOptions o;
   o.mirrors_dir = "/var/lib/slipway/mirrors";
