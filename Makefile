@@ -12,7 +12,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 PACKAGES := build-essential cmake ninja-build ccache git pkg-config \
   libyaml-cpp-dev nlohmann-json3-dev libsqlite3-dev libcli11-dev libssl-dev libcurl4-openssl-dev \
-  libgtest-dev libgmock-dev clang-format clang-tidy sqlite3 python3 python3-botocore faketime \
+  libcpp-httplib-dev libgtest-dev libgmock-dev clang-format clang-tidy sqlite3 python3 python3-botocore faketime \
   hyperfine bc
 
 .PHONY: setup build lint test demo bench clean format

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "cli/buildspec_command.h"
 #include "cli/json.h"
 #include "pipeline/pipeline.h"
 #include "util/clock.h"

@@ -40,6 +40,6 @@ int ExitCodeFor(RunStatus status);
 
 // Commands implemented in their own files.
 int DemoCommand(int argc, char** argv);
-int BuildspecCommand(int argc, char** argv);
+
 
 }  // namespace slipway

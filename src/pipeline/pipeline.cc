@@ -204,7 +204,6 @@ EnvMap StepEnvironment(const EnvironmentConfig& env, const StepConfig& step, con
 
 Result<RunRecord> Pipeline::Run(const EnvironmentConfig& env, const RunOptions& options) {
   // One run of an environment at a time, across processes.
-  std::unique_ptr<LogWriter> early_log;
   SLIPWAY_ASSIGN_OR_RETURN(FileLock env_lock, FileLock::Acquire(LockPath(config_, "env-" + env.name), [&] {
                              if (options.echo_fd >= 0) {
                                std::string msg = "==> environment '" + env.name +
@@ -232,7 +231,12 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& env, const RunOptions& 
   std::string log_dir = JoinPath(JoinPath(config_.state_dir, "logs"), env.name);
   SLIPWAY_RETURN_IF_ERROR(MakeDirs(log_dir));
   run.log_path = JoinPath(log_dir, std::to_string(run.id) + ".log");
-  SLIPWAY_ASSIGN_OR_RETURN(std::unique_ptr<LogWriter> log, LogWriter::Open(run.log_path, options.echo_fd));
+  LogWriterOptions log_options;
+  log_options.echo_fd = options.echo_fd;
+  SLIPWAY_ASSIGN_OR_RETURN(std::unique_ptr<LogWriter> log, LogWriter::Open(run.log_path, log_options));
+  // Engine messages: a log write error (a full disk, say) surfaces through
+  // log->status() when the run finishes; it must not stop the cleanup.
+  auto note = [&log](const std::string& message) { (void)log->Engine(message); };
   SLIPWAY_RETURN_IF_ERROR(store_.UpdateRun(run));
   for (const auto& s : run.steps) SLIPWAY_RETURN_IF_ERROR(store_.PutStep(run.id, s));
   if (options.on_started) options.on_started(run.id);
@@ -245,16 +249,15 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& env, const RunOptions& 
     for (auto& s : run.steps) {
       if (s.status == StepStatus::kPending) s.status = StepStatus::kSkipped;
     }
-    if (!error.empty()) log->Engine("error: " + error);
-    log->Engine("run " + std::to_string(run.id) + " " + RunStatusName(status) + " after " +
+    if (!error.empty()) note("error: " + error);
+    note("run " + std::to_string(run.id) + " " + RunStatusName(status) + " after " +
                 FormatDurationMs(run.finished_ms - run.started_ms));
-    log->Flush();
     SLIPWAY_RETURN_IF_ERROR(store_.FinishRun(run, deployed));
     PruneWorkspaces(env.name);
     return run;
   };
 
-  log->Engine("==> run " + std::to_string(run.id) + " of '" + env.name + "' (trigger: " + run.trigger + ")");
+  note("==> run " + std::to_string(run.id) + " of '" + env.name + "' (trigger: " + run.trigger + ")");
 
   // Prepare: settings, pin, exact code commit. Mirrors are shared between
   // environments, so the git stage is serialised per state directory.
@@ -274,14 +277,14 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& env, const RunOptions& 
   run.code_commit = desired.code.commit;
   run.branch_pin = env.code && desired.code.kind == RefKind::kBranch;
   if (env.settings) {
-    log->Engine("settings " + env.settings->url + " " + env.settings->branch + " at " + desired.settings_commit +
+    note("settings " + env.settings->url + " " + env.settings->branch + " at " + desired.settings_commit +
                 (desired.pin.source.empty() ? "" : " (pin from " + desired.pin.source + ")"));
   }
   if (env.code) {
-    log->Engine("code " + desired.code_url + " " + desired.code_ref + " (" + RefKindName(desired.code.kind) + ") at " +
+    note("code " + desired.code_url + " " + desired.code_ref + " (" + RefKindName(desired.code.kind) + ") at " +
                 desired.code.commit);
   }
-  for (const auto& w : desired.warnings) log->Engine("warning: " + w);
+  for (const auto& w : desired.warnings) note("warning: " + w);
   SLIPWAY_RETURN_IF_ERROR(store_.UpdateRun(run));
 
   // Workspace: the code at the commit, the settings folder laid over it.
@@ -315,7 +318,7 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& env, const RunOptions& 
   }();
   run.workspace = workspace;
   if (!ws_status.ok()) return finish(RunStatus::kFailed, ws_status.message(), false);
-  log->Engine("workspace " + workspace);
+  note("workspace " + workspace);
   SLIPWAY_RETURN_IF_ERROR(store_.UpdateRun(run));
 
   // Steps.
@@ -326,6 +329,12 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& env, const RunOptions& 
     StepRecord& record = run.steps[i];
     bool stopped = outcome != RunStatus::kSucceeded;
     if (stopped && (!step.always || outcome == RunStatus::kCancelled)) continue;
+    if (!log->status().ok() && outcome == RunStatus::kSucceeded) {
+      // Nothing runs unrecorded: a log that cannot be written stops the run.
+      outcome = RunStatus::kFailed;
+      error = "the run's log cannot be written: " + log->status().message();
+      continue;
+    }
     int64_t remaining = deadline - MonotonicMs();
     if (remaining <= 0 && !step.always) {
       outcome = RunStatus::kTimedOut;
@@ -343,9 +352,11 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& env, const RunOptions& 
     record.status = StepStatus::kRunning;
     record.started_ms = NowMs();
     SLIPWAY_RETURN_IF_ERROR(store_.PutStep(run.id, record));
-    log->Engine("==> step " + step.name + ": " + step.run);
-    Result<ProcessResult> result = RunProcess(p, log->StepSink(step.name));
-    log->FlushStep(step.name);
+    note("==> step " + step.name + ": " + step.run);
+    std::unique_ptr<LogStream> out = log->NewStream();
+    Result<ProcessResult> result = RunProcess(p, out->sink());
+    (void)out->Finish();
+    out.reset();
     record.duration_ms = NowMs() - record.started_ms;
     if (!result.ok()) {
       record.status = StepStatus::kFailed;
@@ -375,7 +386,7 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& env, const RunOptions& 
         error = "step '" + step.name + "' failed with " + result->exit.Describe();
       }
     }
-    log->Engine("<== step " + step.name + " " + StepStatusName(record.status) + " in " +
+    note("<== step " + step.name + " " + StepStatusName(record.status) + " in " +
                 FormatDurationMs(record.duration_ms));
     SLIPWAY_RETURN_IF_ERROR(store_.PutStep(run.id, record));
   }
