@@ -266,6 +266,23 @@ TEST_F(LogTest, SinkFeedsTheStreamFromRunProcess) {
   EXPECT_EQ(Echo(), "one\nsec: ***\ntwo\n");
 }
 
+TEST_F(LogTest, LargeOutputWithSecretsIsMaskedThroughout) {
+  writer_->SetSecrets({"secret-value-here", std::string(800, 'T')});  // a session-token-sized one too
+  echo_read_.Reset();                                                 // no terminal: the echo pipe would fill up
+  auto out = writer_->NewStream();
+  ProcessOptions options;
+  options.argv = {"/bin/sh", "-c", "yes 'line with secret-value-here inside' | head -n 500000"};
+  options.env = {{"PATH", "/usr/bin:/bin"}};
+  auto r = RunProcess(options, out->sink());
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(out->Finish().ok());
+  std::string file = File();
+  std::string line = Stamp(kT0) + "line with *** inside\n";
+  EXPECT_EQ(file.size(), 500000 * line.size());
+  EXPECT_EQ(file.find("secret"), std::string::npos);
+  EXPECT_EQ(file.substr(0, line.size()), line);
+}
+
 TEST_F(LogTest, EchoReaderGoneDoesNotFailTheLog) {
   echo_read_.Reset();  // `slipway run | head` exited
   auto out = writer_->NewStream();
