@@ -118,6 +118,45 @@ CREATE TABLE build_numbers (
   last        INTEGER NOT NULL CHECK (last >= 1)
 );
 )sql",
+    // 2: the daemon (issue 5): the trigger queue's coalescing guard, the
+    // state of each environment (paused, held, trigger bookkeeping), API
+    // tokens and webhook deliveries.
+    R"sql(
+-- At most one floating queued run (no pinned commits: it resolves the newest
+-- head when it starts) per environment, kind and requested ref: further
+-- triggers coalesce into it (EnqueueRun).
+CREATE UNIQUE INDEX runs_one_floating_queued ON runs (environment, kind, requested_ref)
+  WHERE status = 'queued' AND settings_commit = '' AND code_commit = '';
+
+CREATE TABLE environment_state (
+  environment      TEXT    PRIMARY KEY,
+  paused           INTEGER NOT NULL CHECK (paused IN (0, 1)),
+  held_run_id      INTEGER NOT NULL,  -- 0: not held
+  paused_by        TEXT    NOT NULL,
+  paused_ms        INTEGER NOT NULL,
+  evaluated_commit TEXT    NOT NULL,
+  schedule_ms      INTEGER NOT NULL
+);
+
+CREATE TABLE tokens (
+  id         INTEGER PRIMARY KEY AUTOINCREMENT,
+  name       TEXT    NOT NULL,
+  role       TEXT    NOT NULL CHECK (role IN ('viewer', 'operator', 'admin')),
+  hash       TEXT    NOT NULL UNIQUE,  -- hex SHA-256; the token itself is never stored
+  created_ms INTEGER NOT NULL
+);
+
+CREATE TABLE deliveries (
+  id           INTEGER PRIMARY KEY AUTOINCREMENT,
+  source       TEXT    NOT NULL,
+  delivery_id  TEXT    NOT NULL,
+  payload      TEXT    NOT NULL,
+  received_ms  INTEGER NOT NULL,
+  processed_ms INTEGER NOT NULL,  -- 0: pending
+  UNIQUE (source, delivery_id)
+);
+CREATE INDEX deliveries_by_processed ON deliveries (processed_ms, id);
+)sql",
 };
 
 constexpr int kLatestVersion = static_cast<int>(std::size(kMigrations));
@@ -755,6 +794,358 @@ Result<int> SqliteStore::InterruptRunning(const std::string& reason) {
     return Status::Ok();
   }));
   return count;
+}
+
+// --- The queue ---
+
+Result<EnqueueResult> SqliteStore::EnqueueRun(const RunRecord& run) {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  constexpr std::string_view kWhat = "enqueue run";
+  if (run.status != RunStatus::kQueued) {
+    return Error(c, kWhat, std::string("internal error: status '") + RunStatusName(run.status) + "' is not queued",
+                 StatusCode::kInternal);
+  }
+  EnqueueResult result;
+  SLIPWAY_RETURN_IF_ERROR(InTransaction(c, TxKind::kWrite, kWhat, [&]() -> Status {
+    if (run.settings_commit.empty() && run.code_commit.empty()) {
+      SLIPWAY_ASSIGN_OR_RETURN(Query q, Prepare(c,
+                                                "SELECT id FROM runs WHERE status = 'queued' AND environment = ?1 "
+                                                "AND kind = ?2 AND requested_ref = ?3 AND settings_commit = '' "
+                                                "AND code_commit = '' ORDER BY id LIMIT 1",
+                                                kWhat));
+      q.Bind(1, run.environment).Bind(2, run.kind).Bind(3, run.requested_ref);
+      SLIPWAY_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (row) {
+        result.id = q.Int(0);
+        result.coalesced = true;
+        return q.Run();
+      }
+    }
+    SLIPWAY_ASSIGN_OR_RETURN(Query q, Prepare(c,
+                                              R"sql(
+INSERT INTO runs (environment, kind, "trigger", actor, status, settings_commit, code_url, code_ref, code_commit,
+                  branch_pin, requested_ref, created_ms, started_ms, finished_ms, error, log_path, workspace,
+                  exported_json)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18))sql",
+                                              kWhat));
+    BindRunFields(q, run);
+    SLIPWAY_RETURN_IF_ERROR(q.Run());
+    result.id = sqlite3_last_insert_rowid(c.db);
+    return Status::Ok();
+  }));
+  return result;
+}
+
+Result<std::vector<RunRecord>> SqliteStore::QueuedRuns() {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  constexpr std::string_view kWhat = "list queued runs";
+  SLIPWAY_ASSIGN_OR_RETURN(
+      Query q,
+      Prepare(c, std::string("SELECT ") + kRunColumns + " FROM runs WHERE status = 'queued' ORDER BY id", kWhat));
+  return ReadRuns(c, q);
+}
+
+namespace {
+
+// Moves run `id` from `queued` to `to`, setting `time_column`; false when
+// the run exists but is not queued.
+Result<bool> LeaveQueueLocked(const Conn& c, int64_t id, RunStatus to, const std::string& error,
+                              const char* time_column, int64_t ms, const std::string& what) {
+  bool moved = false;
+  SLIPWAY_RETURN_IF_ERROR(InTransaction(c, TxKind::kWrite, what, [&]() -> Status {
+    SLIPWAY_ASSIGN_OR_RETURN(Query q, Prepare(c,
+                                              std::string("UPDATE runs SET status = ?1, error = ?2, ") + time_column +
+                                                  " = ?3 WHERE id = ?4 AND status = 'queued'",
+                                              what));
+    q.Bind(1, std::string_view(RunStatusName(to))).Bind(2, error).Bind(3, ms).Bind(4, id);
+    SLIPWAY_RETURN_IF_ERROR(q.Run());
+    moved = sqlite3_changes(c.db) > 0;
+    if (moved) return Status::Ok();
+    SLIPWAY_ASSIGN_OR_RETURN(Query exists, Prepare(c, "SELECT 1 FROM runs WHERE id = ?1", what));
+    exists.Bind(1, id);
+    SLIPWAY_ASSIGN_OR_RETURN(bool row, exists.Step());
+    if (!row) return Error(c, what, "no such run", StatusCode::kNotFound);
+    return exists.Run();
+  }));
+  return moved;
+}
+
+}  // namespace
+
+Result<bool> SqliteStore::ClaimRun(int64_t id, int64_t started_ms) {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  return LeaveQueueLocked(c, id, RunStatus::kRunning, "", "started_ms", started_ms, "claim run " + std::to_string(id));
+}
+
+Result<bool> SqliteStore::FinishQueuedRun(int64_t id, RunStatus status, const std::string& error, int64_t finished_ms) {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  std::string what = "finish queued run " + std::to_string(id);
+  if (!IsFinal(status)) {
+    return Error(c, what, std::string("internal error: status '") + RunStatusName(status) + "' is not final",
+                 StatusCode::kInternal);
+  }
+  return LeaveQueueLocked(c, id, status, error, "finished_ms", finished_ms, what);
+}
+
+Result<std::vector<RunCount>> SqliteStore::CountRuns() {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  constexpr std::string_view kWhat = "count runs";
+  SLIPWAY_ASSIGN_OR_RETURN(Query q, Prepare(c,
+                                            "SELECT environment, status, count(*), max(finished_ms) FROM runs "
+                                            "GROUP BY environment, status ORDER BY environment, status",
+                                            kWhat));
+  std::vector<RunCount> counts;
+  for (;;) {
+    SLIPWAY_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return counts;
+    RunCount count;
+    count.environment = q.Text(0);
+    std::string status = q.Text(1);
+    count.count = q.Int(2);
+    count.last_finished_ms = q.Int(3);
+    SLIPWAY_RETURN_IF_ERROR(q.ColumnStatus());
+    if (!ParseRunStatus(status, &count.status)) {
+      return Error(c, kWhat, "unknown run status '" + status + "'", StatusCode::kInternal);
+    }
+    counts.push_back(std::move(count));
+  }
+}
+
+// --- Environment state ---
+
+namespace {
+
+constexpr const char* kStateColumns =
+    "environment, paused, held_run_id, paused_by, paused_ms, evaluated_commit, schedule_ms";
+
+Result<EnvironmentState> ReadState(Query& q) {
+  EnvironmentState state;
+  state.environment = q.Text(0);
+  state.paused = q.Int(1) != 0;
+  state.held_run_id = q.Int(2);
+  state.paused_by = q.Text(3);
+  state.paused_ms = q.Int(4);
+  state.evaluated_commit = q.Text(5);
+  state.schedule_ms = q.Int(6);
+  SLIPWAY_RETURN_IF_ERROR(q.ColumnStatus());
+  return state;
+}
+
+}  // namespace
+
+Result<EnvironmentState> SqliteStore::GetEnvironmentState(const std::string& environment) {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  std::string what = "get state of '" + environment + "'";
+  SLIPWAY_ASSIGN_OR_RETURN(
+      Query q,
+      Prepare(c, std::string("SELECT ") + kStateColumns + " FROM environment_state WHERE environment = ?1", what));
+  q.Bind(1, environment);
+  SLIPWAY_ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) {
+    EnvironmentState state;
+    state.environment = environment;
+    return state;
+  }
+  SLIPWAY_ASSIGN_OR_RETURN(EnvironmentState state, ReadState(q));
+  SLIPWAY_RETURN_IF_ERROR(q.Run());
+  return state;
+}
+
+Status SqliteStore::PutEnvironmentState(const EnvironmentState& state) {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  std::string what = "put state of '" + state.environment + "'";
+  return InTransaction(c, TxKind::kWrite, what, [&]() -> Status {
+    SLIPWAY_ASSIGN_OR_RETURN(Query q, Prepare(c,
+                                              R"sql(
+INSERT INTO environment_state (environment, paused, held_run_id, paused_by, paused_ms, evaluated_commit, schedule_ms)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+ON CONFLICT (environment) DO UPDATE SET
+  paused = excluded.paused, held_run_id = excluded.held_run_id, paused_by = excluded.paused_by,
+  paused_ms = excluded.paused_ms, evaluated_commit = excluded.evaluated_commit,
+  schedule_ms = excluded.schedule_ms)sql",
+                                              what));
+    q.Bind(1, state.environment)
+        .Bind(2, int64_t{state.paused ? 1 : 0})
+        .Bind(3, state.held_run_id)
+        .Bind(4, state.paused_by)
+        .Bind(5, state.paused_ms)
+        .Bind(6, state.evaluated_commit)
+        .Bind(7, state.schedule_ms);
+    return q.Run();
+  });
+}
+
+Result<std::vector<EnvironmentState>> SqliteStore::ListEnvironmentStates() {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  constexpr std::string_view kWhat = "list environment states";
+  SLIPWAY_ASSIGN_OR_RETURN(
+      Query q,
+      Prepare(c, std::string("SELECT ") + kStateColumns + " FROM environment_state ORDER BY environment", kWhat));
+  std::vector<EnvironmentState> states;
+  for (;;) {
+    SLIPWAY_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return states;
+    SLIPWAY_ASSIGN_OR_RETURN(EnvironmentState state, ReadState(q));
+    states.push_back(std::move(state));
+  }
+}
+
+// --- API tokens ---
+
+namespace {
+
+Result<TokenRecord> ReadToken(const Conn& c, Query& q) {
+  TokenRecord token;
+  token.id = q.Int(0);
+  token.name = q.Text(1);
+  std::string role = q.Text(2);
+  token.hash = q.Text(3);
+  token.created_ms = q.Int(4);
+  SLIPWAY_RETURN_IF_ERROR(q.ColumnStatus());
+  if (!ParseTokenRole(role, &token.role)) {
+    return Error(c, q.what(), "token " + std::to_string(token.id) + " has an unknown role '" + role + "'",
+                 StatusCode::kInternal);
+  }
+  return token;
+}
+
+}  // namespace
+
+Result<int64_t> SqliteStore::CreateToken(const TokenRecord& token) {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  constexpr std::string_view kWhat = "create token";
+  int64_t id = 0;
+  SLIPWAY_RETURN_IF_ERROR(InTransaction(c, TxKind::kWrite, kWhat, [&]() -> Status {
+    SLIPWAY_ASSIGN_OR_RETURN(
+        Query q, Prepare(c, "INSERT INTO tokens (name, role, hash, created_ms) VALUES (?1, ?2, ?3, ?4)", kWhat));
+    q.Bind(1, token.name)
+        .Bind(2, std::string_view(TokenRoleName(token.role)))
+        .Bind(3, token.hash)
+        .Bind(4, token.created_ms);
+    SLIPWAY_RETURN_IF_ERROR(q.Run());
+    id = sqlite3_last_insert_rowid(c.db);
+    return Status::Ok();
+  }));
+  return id;
+}
+
+Result<std::optional<TokenRecord>> SqliteStore::FindToken(const std::string& hash) {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  constexpr std::string_view kWhat = "find token";
+  SLIPWAY_ASSIGN_OR_RETURN(Query q,
+                           Prepare(c, "SELECT id, name, role, hash, created_ms FROM tokens WHERE hash = ?1", kWhat));
+  q.Bind(1, hash);
+  SLIPWAY_ASSIGN_OR_RETURN(bool row, q.Step());
+  if (!row) return std::optional<TokenRecord>();
+  SLIPWAY_ASSIGN_OR_RETURN(TokenRecord token, ReadToken(c, q));
+  SLIPWAY_RETURN_IF_ERROR(q.Run());
+  return std::optional<TokenRecord>(std::move(token));
+}
+
+Result<std::vector<TokenRecord>> SqliteStore::ListTokens() {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  constexpr std::string_view kWhat = "list tokens";
+  SLIPWAY_ASSIGN_OR_RETURN(Query q,
+                           Prepare(c, "SELECT id, name, role, hash, created_ms FROM tokens ORDER BY id", kWhat));
+  std::vector<TokenRecord> tokens;
+  for (;;) {
+    SLIPWAY_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return tokens;
+    SLIPWAY_ASSIGN_OR_RETURN(TokenRecord token, ReadToken(c, q));
+    tokens.push_back(std::move(token));
+  }
+}
+
+Status SqliteStore::DeleteToken(int64_t id) {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  std::string what = "delete token " + std::to_string(id);
+  return InTransaction(c, TxKind::kWrite, what, [&]() -> Status {
+    SLIPWAY_ASSIGN_OR_RETURN(Query q, Prepare(c, "DELETE FROM tokens WHERE id = ?1", what));
+    q.Bind(1, id);
+    SLIPWAY_RETURN_IF_ERROR(q.Run());
+    if (sqlite3_changes(c.db) == 0) return Error(c, what, "no such token", StatusCode::kNotFound);
+    return Status::Ok();
+  });
+}
+
+// --- Webhook deliveries ---
+
+Result<bool> SqliteStore::RecordDelivery(const Delivery& delivery, int64_t keep_ms) {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  std::string what = "record " + delivery.source + " delivery";
+  bool recorded = false;
+  SLIPWAY_RETURN_IF_ERROR(InTransaction(c, TxKind::kWrite, what, [&]() -> Status {
+    SLIPWAY_ASSIGN_OR_RETURN(Query prune, Prepare(c,
+                                                  "DELETE FROM deliveries WHERE processed_ms != 0 "
+                                                  "AND received_ms < ?1",
+                                                  what));
+    prune.Bind(1, delivery.received_ms - keep_ms);
+    SLIPWAY_RETURN_IF_ERROR(prune.Run());
+    SLIPWAY_ASSIGN_OR_RETURN(Query q, Prepare(c,
+                                              "INSERT INTO deliveries (source, delivery_id, payload, received_ms, "
+                                              "processed_ms) VALUES (?1, ?2, ?3, ?4, ?5) "
+                                              "ON CONFLICT (source, delivery_id) DO NOTHING",
+                                              what));
+    q.Bind(1, delivery.source)
+        .Bind(2, delivery.delivery_id)
+        .Bind(3, delivery.payload)
+        .Bind(4, delivery.received_ms)
+        .Bind(5, delivery.processed_ms);
+    SLIPWAY_RETURN_IF_ERROR(q.Run());
+    recorded = sqlite3_changes(c.db) > 0;
+    return Status::Ok();
+  }));
+  return recorded;
+}
+
+Result<std::vector<Delivery>> SqliteStore::PendingDeliveries() {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  constexpr std::string_view kWhat = "list pending deliveries";
+  SLIPWAY_ASSIGN_OR_RETURN(Query q, Prepare(c,
+                                            "SELECT id, source, delivery_id, payload, received_ms, processed_ms "
+                                            "FROM deliveries WHERE processed_ms = 0 ORDER BY id",
+                                            kWhat));
+  std::vector<Delivery> deliveries;
+  for (;;) {
+    SLIPWAY_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return deliveries;
+    Delivery d;
+    d.id = q.Int(0);
+    d.source = q.Text(1);
+    d.delivery_id = q.Text(2);
+    d.payload = q.Text(3);
+    d.received_ms = q.Int(4);
+    d.processed_ms = q.Int(5);
+    SLIPWAY_RETURN_IF_ERROR(q.ColumnStatus());
+    deliveries.push_back(std::move(d));
+  }
+}
+
+Status SqliteStore::MarkDeliveryProcessed(int64_t id, int64_t processed_ms) {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  std::string what = "mark delivery " + std::to_string(id) + " processed";
+  return InTransaction(c, TxKind::kWrite, what, [&]() -> Status {
+    SLIPWAY_ASSIGN_OR_RETURN(Query q, Prepare(c, "UPDATE deliveries SET processed_ms = ?1 WHERE id = ?2", what));
+    q.Bind(1, processed_ms).Bind(2, id);
+    SLIPWAY_RETURN_IF_ERROR(q.Run());
+    if (sqlite3_changes(c.db) == 0) return Error(c, what, "no such delivery", StatusCode::kNotFound);
+    return Status::Ok();
+  });
 }
 
 Result<int> SqliteStore::SchemaVersion() {

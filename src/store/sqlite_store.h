@@ -95,6 +95,21 @@ class SqliteStore final : public Store {
   Result<std::optional<Deployment>> CurrentDeployment(const std::string& environment) override;
   Result<int64_t> NextBuildNumber(const std::string& environment) override;
   Result<int> InterruptRunning(const std::string& reason) override;
+  Result<EnqueueResult> EnqueueRun(const RunRecord& run) override;
+  Result<std::vector<RunRecord>> QueuedRuns() override;
+  Result<bool> ClaimRun(int64_t id, int64_t started_ms) override;
+  Result<bool> FinishQueuedRun(int64_t id, RunStatus status, const std::string& error, int64_t finished_ms) override;
+  Result<std::vector<RunCount>> CountRuns() override;
+  Result<EnvironmentState> GetEnvironmentState(const std::string& environment) override;
+  Status PutEnvironmentState(const EnvironmentState& state) override;
+  Result<std::vector<EnvironmentState>> ListEnvironmentStates() override;
+  Result<int64_t> CreateToken(const TokenRecord& token) override;
+  Result<std::optional<TokenRecord>> FindToken(const std::string& hash) override;
+  Result<std::vector<TokenRecord>> ListTokens() override;
+  Status DeleteToken(int64_t id) override;
+  Result<bool> RecordDelivery(const Delivery& delivery, int64_t keep_ms) override;
+  Result<std::vector<Delivery>> PendingDeliveries() override;
+  Status MarkDeliveryProcessed(int64_t id, int64_t processed_ms) override;
 
   // The schema version recorded in the database.
   Result<int> SchemaVersion();

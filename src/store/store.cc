@@ -70,6 +70,28 @@ bool IsFinal(RunStatus status) {
 const char* StepStatusName(StepStatus status) { return NameOf(kStepStatusNames, status); }
 bool ParseStepStatus(const std::string& name, StepStatus* out) { return Parse(kStepStatusNames, name, out); }
 
+const char* TokenRoleName(TokenRole role) {
+  switch (role) {
+    case TokenRole::kViewer:
+      return "viewer";
+    case TokenRole::kOperator:
+      return "operator";
+    case TokenRole::kAdmin:
+      return "admin";
+  }
+  return "unknown";
+}
+
+bool ParseTokenRole(const std::string& name, TokenRole* out) {
+  for (TokenRole role : {TokenRole::kViewer, TokenRole::kOperator, TokenRole::kAdmin}) {
+    if (name == TokenRoleName(role)) {
+      *out = role;
+      return true;
+    }
+  }
+  return false;
+}
+
 std::vector<std::string> RunStatusNames() {
   std::vector<std::string> names;
   for (const auto& [v, name] : kRunStatusNames) names.emplace_back(name);

@@ -89,6 +89,58 @@ struct Deployment {
   int64_t deployed_ms = 0;
 };
 
+// --- The daemon's state (issue 5; schema version 2 in doc/store.md) ---
+
+// EnqueueRun's answer.
+struct EnqueueResult {
+  int64_t id = 0;
+  bool coalesced = false;  // an equivalent queued run existed; id is that run's
+};
+
+// What the daemon remembers about an environment across restarts. An
+// environment without a row has the defaults below.
+struct EnvironmentState {
+  std::string environment;
+  bool paused = false;      // automatic triggers (push, schedule) start nothing
+  int64_t held_run_id = 0;  // held at the deployment of this run (a rollback); 0: not held
+  std::string paused_by;    // who paused or rolled back
+  int64_t paused_ms = 0;
+  std::string evaluated_commit;  // settings commit the push path filter last looked at
+  int64_t schedule_ms = 0;       // when a schedule last fired (for catch_up)
+};
+
+enum class TokenRole { kViewer, kOperator, kAdmin };  // ordered: each includes the ones before
+const char* TokenRoleName(TokenRole role);            // "viewer", "operator", "admin"
+bool ParseTokenRole(const std::string& name, TokenRole* out);
+
+// An API token. The token itself is never stored, only its hash.
+struct TokenRecord {
+  int64_t id = 0;
+  std::string name;
+  TokenRole role = TokenRole::kViewer;
+  std::string hash;  // lower-case hex SHA-256 of the token
+  int64_t created_ms = 0;
+};
+
+// A webhook delivery, kept to ignore duplicates and, until processed, as the
+// durable inbox of push events (written before the hook is answered).
+struct Delivery {
+  int64_t id = 0;           // assigned by the store
+  std::string source;       // "github", "gitlab", "gitea", "generic"
+  std::string delivery_id;  // the sender's id (unique per source)
+  std::string payload;      // the parsed event, in a form of the caller's choosing
+  int64_t received_ms = 0;
+  int64_t processed_ms = 0;  // 0: pending
+};
+
+// Runs of one environment in one status (for metrics).
+struct RunCount {
+  std::string environment;
+  RunStatus status = RunStatus::kQueued;
+  int64_t count = 0;
+  int64_t last_finished_ms = 0;  // the newest finished_ms among them
+};
+
 struct RunFilter {
   std::string environment;  // "" for all
   std::optional<RunStatus> status;
@@ -135,6 +187,59 @@ class Store {
   // 0), and its `running` steps as `cancelled`; returns how many runs. Queued
   // runs are left queued (they survive a restart, DESIGN.md §6).
   virtual Result<int> InterruptRunning(const std::string& reason) = 0;
+
+  // --- The queue (the daemon, issue 5) ---
+
+  // Writes a queued run (run.status must be kQueued; else an internal
+  // error). When the run is floating — settings_commit and code_commit empty:
+  // it resolves the newest head when it starts — and a floating queued run of
+  // the same environment, kind and requested_ref exists, nothing is written
+  // and that run's id is returned with coalesced = true. Atomic: concurrent
+  // callers never create two such runs.
+  virtual Result<EnqueueResult> EnqueueRun(const RunRecord& run) = 0;
+  // Queued runs, oldest first, without steps.
+  virtual Result<std::vector<RunRecord>> QueuedRuns() = 0;
+  // queued -> running with started_ms, atomically. false (nothing written)
+  // when the run is no longer queued (it was cancelled meanwhile); NotFound
+  // when there is no such run.
+  virtual Result<bool> ClaimRun(int64_t id, int64_t started_ms) = 0;
+  // queued -> a final status (cancelled, or failed when its environment is
+  // gone) with error and finished_ms, atomically; false when the run is no
+  // longer queued; NotFound when there is none; internal error when status
+  // is not final.
+  virtual Result<bool> FinishQueuedRun(int64_t id, RunStatus status, const std::string& error, int64_t finished_ms) = 0;
+  // The number of runs per (environment, status).
+  virtual Result<std::vector<RunCount>> CountRuns() = 0;
+
+  // --- Environment state ---
+
+  // The stored state, or the defaults (with `environment` set) when none.
+  virtual Result<EnvironmentState> GetEnvironmentState(const std::string& environment) = 0;
+  // Inserts or replaces the state of state.environment.
+  virtual Status PutEnvironmentState(const EnvironmentState& state) = 0;
+  virtual Result<std::vector<EnvironmentState>> ListEnvironmentStates() = 0;
+
+  // --- API tokens ---
+
+  // Stores a token and returns its id; AlreadyExists when the hash is taken.
+  virtual Result<int64_t> CreateToken(const TokenRecord& token) = 0;
+  // The token with this hash; nullopt when there is none.
+  virtual Result<std::optional<TokenRecord>> FindToken(const std::string& hash) = 0;
+  // Every token, oldest first.
+  virtual Result<std::vector<TokenRecord>> ListTokens() = 0;
+  // NotFound when there is no such token.
+  virtual Status DeleteToken(int64_t id) = 0;
+
+  // --- Webhook deliveries ---
+
+  // Stores a delivery as pending and returns true; returns false and writes
+  // nothing when (source, delivery_id) was recorded before. Processed
+  // deliveries received more than `keep_ms` before this one are deleted.
+  virtual Result<bool> RecordDelivery(const Delivery& delivery, int64_t keep_ms) = 0;
+  // Deliveries not yet processed, oldest first.
+  virtual Result<std::vector<Delivery>> PendingDeliveries() = 0;
+  // NotFound when there is no such delivery.
+  virtual Status MarkDeliveryProcessed(int64_t id, int64_t processed_ms) = 0;
 };
 
 // Opens (creating when missing) the SQLite database at path, in WAL mode,

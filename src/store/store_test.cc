@@ -619,6 +619,259 @@ void Hammer(const std::vector<Store*>& stores, int threads, int runs_per_thread)
   for (const RunRecord& r : *runs) EXPECT_EQ(r.status, RunStatus::kSucceeded);
 }
 
+// --- The daemon's extensions ---
+
+// A floating queued run: it resolves the newest head when it starts.
+RunRecord Queued(const std::string& environment, const std::string& trigger = "push") {
+  RunRecord run;
+  run.environment = environment;
+  run.trigger = trigger;
+  run.actor = "poller";
+  run.status = RunStatus::kQueued;
+  run.created_ms = 1'790'000'000'000;
+  return run;
+}
+
+TEST_P(StoreTest, EnqueueCoalescesFloatingRunsOfOneEnvironment) {
+  ASSERT_OK_AND_ASSIGN(EnqueueResult first, store_->EnqueueRun(Queued("automation")));
+  EXPECT_FALSE(first.coalesced);
+  ASSERT_OK_AND_ASSIGN(EnqueueResult second, store_->EnqueueRun(Queued("automation", "webhook")));
+  EXPECT_TRUE(second.coalesced);
+  EXPECT_EQ(second.id, first.id);
+  ASSERT_OK_AND_ASSIGN(RunRecord got, store_->GetRun(first.id));
+  EXPECT_EQ(got.trigger, "push");  // the first trigger's record is kept
+  EXPECT_EQ(got.status, RunStatus::kQueued);
+
+  // Another environment, another requested ref, or pinned commits: a run of its own.
+  ASSERT_OK_AND_ASSIGN(EnqueueResult other_env, store_->EnqueueRun(Queued("sandbox")));
+  EXPECT_FALSE(other_env.coalesced);
+  RunRecord with_ref = Queued("automation");
+  with_ref.requested_ref = "v2";
+  ASSERT_OK_AND_ASSIGN(EnqueueResult ref, store_->EnqueueRun(with_ref));
+  EXPECT_FALSE(ref.coalesced);
+  RunRecord pinned = Queued("automation", "rollback");
+  pinned.settings_commit = std::string(40, 'a');
+  pinned.code_commit = std::string(40, 'b');
+  ASSERT_OK_AND_ASSIGN(EnqueueResult p1, store_->EnqueueRun(pinned));
+  ASSERT_OK_AND_ASSIGN(EnqueueResult p2, store_->EnqueueRun(pinned));
+  EXPECT_FALSE(p1.coalesced);
+  EXPECT_FALSE(p2.coalesced);
+  EXPECT_NE(p1.id, p2.id);
+
+  // Once the queued run starts, the next trigger queues a new one.
+  ASSERT_OK_AND_ASSIGN(bool claimed, store_->ClaimRun(first.id, 1'790'000'000'500));
+  EXPECT_TRUE(claimed);
+  ASSERT_OK_AND_ASSIGN(EnqueueResult third, store_->EnqueueRun(Queued("automation")));
+  EXPECT_FALSE(third.coalesced);
+  EXPECT_GT(third.id, first.id);
+
+  ASSERT_OK_AND_ASSIGN(std::vector<RunRecord> queued, store_->QueuedRuns());
+  std::vector<int64_t> ids;
+  for (const auto& r : queued) ids.push_back(r.id);
+  EXPECT_EQ(ids, (std::vector<int64_t>{other_env.id, ref.id, p1.id, p2.id, third.id}));  // oldest first
+}
+
+TEST_P(StoreTest, EnqueueRefusesARunThatIsNotQueued) {
+  Result<EnqueueResult> r = store_->EnqueueRun(FullRun("automation", RunStatus::kRunning));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kInternal);
+}
+
+TEST_P(StoreTest, EnqueueFromManyThreadsCoalescesIntoOneRun) {
+  std::unique_ptr<Store> other = Connect();
+  ASSERT_NE(other, nullptr);
+  std::vector<std::thread> threads;
+  std::vector<int64_t> ids(8);
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      Store& store = t % 2 ? *other : *store_;
+      Result<EnqueueResult> r = store.EnqueueRun(Queued("automation"));
+      if (!r.ok()) {
+        ++failures;
+        return;
+      }
+      ids[t] = r->id;
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(std::set<int64_t>(ids.begin(), ids.end()).size(), 1u);
+}
+
+TEST_P(StoreTest, ClaimAndFinishQueuedRunOnlyMoveQueuedRuns) {
+  ASSERT_OK_AND_ASSIGN(EnqueueResult a, store_->EnqueueRun(Queued("automation")));
+  ASSERT_OK_AND_ASSIGN(EnqueueResult b, store_->EnqueueRun(Queued("sandbox")));
+
+  ASSERT_OK_AND_ASSIGN(bool cancelled, store_->FinishQueuedRun(a.id, RunStatus::kCancelled, "cancelled by ops", 77));
+  EXPECT_TRUE(cancelled);
+  ASSERT_OK_AND_ASSIGN(RunRecord got, store_->GetRun(a.id));
+  EXPECT_EQ(got.status, RunStatus::kCancelled);
+  EXPECT_EQ(got.error, "cancelled by ops");
+  EXPECT_EQ(got.finished_ms, 77);
+  // A cancelled run can no longer be claimed, nor cancelled twice.
+  ASSERT_OK_AND_ASSIGN(bool claimed, store_->ClaimRun(a.id, 80));
+  EXPECT_FALSE(claimed);
+  ASSERT_OK_AND_ASSIGN(cancelled, store_->FinishQueuedRun(a.id, RunStatus::kCancelled, "again", 90));
+  EXPECT_FALSE(cancelled);
+  ASSERT_OK_AND_ASSIGN(got, store_->GetRun(a.id));
+  EXPECT_EQ(got.error, "cancelled by ops");
+
+  ASSERT_OK_AND_ASSIGN(claimed, store_->ClaimRun(b.id, 99));
+  EXPECT_TRUE(claimed);
+  ASSERT_OK_AND_ASSIGN(got, store_->GetRun(b.id));
+  EXPECT_EQ(got.status, RunStatus::kRunning);
+  EXPECT_EQ(got.started_ms, 99);
+  ASSERT_OK_AND_ASSIGN(cancelled, store_->FinishQueuedRun(b.id, RunStatus::kCancelled, "too late", 100));
+  EXPECT_FALSE(cancelled);  // running: cancelling it is the runner's job
+
+  EXPECT_EQ(store_->ClaimRun(424242, 1).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->FinishQueuedRun(424242, RunStatus::kCancelled, "", 1).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->FinishQueuedRun(b.id, RunStatus::kRunning, "", 1).status().code(), StatusCode::kInternal);
+  ASSERT_OK_AND_ASSIGN(std::vector<RunRecord> queued, store_->QueuedRuns());
+  EXPECT_TRUE(queued.empty());
+}
+
+TEST_P(StoreTest, CountRunsGroupsByEnvironmentAndStatus) {
+  ASSERT_OK(StatusOf(FinishNewRun(*store_, "automation", RunStatus::kSucceeded, true, "c1")));
+  ASSERT_OK(StatusOf(FinishNewRun(*store_, "automation", RunStatus::kSucceeded, true, "c2")));
+  ASSERT_OK(StatusOf(FinishNewRun(*store_, "automation", RunStatus::kFailed, false, "c3")));
+  ASSERT_OK(StatusOf(store_->EnqueueRun(Queued("sandbox"))));
+  ASSERT_OK_AND_ASSIGN(std::vector<RunCount> counts, store_->CountRuns());
+  ASSERT_EQ(counts.size(), 3u);
+  EXPECT_EQ(counts[0].environment, "automation");
+  EXPECT_EQ(counts[0].status, RunStatus::kFailed);
+  EXPECT_EQ(counts[0].count, 1);
+  EXPECT_EQ(counts[1].status, RunStatus::kSucceeded);
+  EXPECT_EQ(counts[1].count, 2);
+  EXPECT_GT(counts[1].last_finished_ms, 0);
+  EXPECT_EQ(counts[2].environment, "sandbox");
+  EXPECT_EQ(counts[2].status, RunStatus::kQueued);
+}
+
+TEST_P(StoreTest, EnvironmentStateDefaultsThenRoundTrips) {
+  ASSERT_OK_AND_ASSIGN(EnvironmentState state, store_->GetEnvironmentState("automation"));
+  EXPECT_EQ(state.environment, "automation");
+  EXPECT_FALSE(state.paused);
+  EXPECT_EQ(state.held_run_id, 0);
+  EXPECT_EQ(state.evaluated_commit, "");
+
+  state.paused = true;
+  state.held_run_id = 12;
+  state.paused_by = "O'Brien";
+  state.paused_ms = 1234;
+  state.evaluated_commit = std::string(40, 'c');
+  state.schedule_ms = 5678;
+  ASSERT_OK(store_->PutEnvironmentState(state));
+  EnvironmentState other;
+  other.environment = "sandbox";
+  ASSERT_OK(store_->PutEnvironmentState(other));
+
+  std::unique_ptr<Store> second = Connect();
+  ASSERT_NE(second, nullptr);
+  ASSERT_OK_AND_ASSIGN(EnvironmentState got, second->GetEnvironmentState("automation"));
+  EXPECT_TRUE(got.paused);
+  EXPECT_EQ(got.held_run_id, 12);
+  EXPECT_EQ(got.paused_by, "O'Brien");
+  EXPECT_EQ(got.paused_ms, 1234);
+  EXPECT_EQ(got.evaluated_commit, std::string(40, 'c'));
+  EXPECT_EQ(got.schedule_ms, 5678);
+
+  got.paused = false;
+  got.held_run_id = 0;
+  ASSERT_OK(second->PutEnvironmentState(got));  // replaces
+  ASSERT_OK_AND_ASSIGN(std::vector<EnvironmentState> all, store_->ListEnvironmentStates());
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].environment, "automation");
+  EXPECT_FALSE(all[0].paused);
+  EXPECT_EQ(all[0].evaluated_commit, std::string(40, 'c'));
+  EXPECT_EQ(all[1].environment, "sandbox");
+}
+
+TEST_P(StoreTest, TokensAreFoundByHashOnly) {
+  TokenRecord token;
+  token.name = "ci";
+  token.role = TokenRole::kOperator;
+  token.hash = std::string(64, 'e');
+  token.created_ms = 42;
+  ASSERT_OK_AND_ASSIGN(int64_t id, store_->CreateToken(token));
+  EXPECT_GT(id, 0);
+  ASSERT_OK_AND_ASSIGN(std::optional<TokenRecord> found, store_->FindToken(std::string(64, 'e')));
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->id, id);
+  EXPECT_EQ(found->name, "ci");
+  EXPECT_EQ(found->role, TokenRole::kOperator);
+  EXPECT_EQ(found->created_ms, 42);
+  ASSERT_OK_AND_ASSIGN(found, store_->FindToken(std::string(64, 'f')));
+  EXPECT_FALSE(found.has_value());
+
+  Result<int64_t> again = store_->CreateToken(token);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), StatusCode::kAlreadyExists);
+
+  token.hash = std::string(64, '1');
+  token.role = TokenRole::kAdmin;
+  ASSERT_OK_AND_ASSIGN(int64_t id2, store_->CreateToken(token));
+  ASSERT_OK_AND_ASSIGN(std::vector<TokenRecord> all, store_->ListTokens());
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[1].role, TokenRole::kAdmin);
+  ASSERT_OK(store_->DeleteToken(id));
+  EXPECT_EQ(store_->DeleteToken(id).code(), StatusCode::kNotFound);
+  ASSERT_OK_AND_ASSIGN(all, store_->ListTokens());
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].id, id2);
+}
+
+TEST(TokenRoleTest, NamesRoundTrip) {
+  for (TokenRole r : {TokenRole::kViewer, TokenRole::kOperator, TokenRole::kAdmin}) {
+    TokenRole parsed = TokenRole::kViewer;
+    EXPECT_TRUE(ParseTokenRole(TokenRoleName(r), &parsed));
+    EXPECT_EQ(parsed, r);
+  }
+  TokenRole untouched = TokenRole::kOperator;
+  EXPECT_FALSE(ParseTokenRole("root", &untouched));
+  EXPECT_EQ(untouched, TokenRole::kOperator);
+}
+
+TEST_P(StoreTest, DuplicateDeliveriesAreRecordedOnce) {
+  Delivery d;
+  d.source = "github";
+  d.delivery_id = "72d3162e-cc78-11e3-81ab-4c9367dc0958";
+  d.payload = R"({"commit":"abc"})";
+  d.received_ms = 1'000'000;
+  ASSERT_OK_AND_ASSIGN(bool fresh, store_->RecordDelivery(d, 86'400'000));
+  EXPECT_TRUE(fresh);
+  ASSERT_OK_AND_ASSIGN(fresh, store_->RecordDelivery(d, 86'400'000));
+  EXPECT_FALSE(fresh);
+  Delivery gitlab = d;
+  gitlab.source = "gitlab";  // ids are unique per source only
+  ASSERT_OK_AND_ASSIGN(fresh, store_->RecordDelivery(gitlab, 86'400'000));
+  EXPECT_TRUE(fresh);
+
+  ASSERT_OK_AND_ASSIGN(std::vector<Delivery> pending, store_->PendingDeliveries());
+  ASSERT_EQ(pending.size(), 2u);
+  EXPECT_EQ(pending[0].source, "github");
+  EXPECT_EQ(pending[0].payload, d.payload);
+  ASSERT_OK(store_->MarkDeliveryProcessed(pending[0].id, 1'000'500));
+  EXPECT_EQ(store_->MarkDeliveryProcessed(9999, 1).code(), StatusCode::kNotFound);
+  ASSERT_OK_AND_ASSIGN(pending, store_->PendingDeliveries());
+  ASSERT_EQ(pending.size(), 1u);
+  EXPECT_EQ(pending[0].source, "gitlab");
+
+  // A processed delivery is still a duplicate while it is kept...
+  ASSERT_OK_AND_ASSIGN(fresh, store_->RecordDelivery(d, 86'400'000));
+  EXPECT_FALSE(fresh);
+  // ...and forgotten once older than keep_ms.
+  Delivery later = d;
+  later.delivery_id = "another";
+  later.received_ms = d.received_ms + 86'400'001;
+  ASSERT_OK_AND_ASSIGN(fresh, store_->RecordDelivery(later, 86'400'000));
+  EXPECT_TRUE(fresh);
+  d.received_ms = later.received_ms;
+  ASSERT_OK_AND_ASSIGN(fresh, store_->RecordDelivery(d, 86'400'000));
+  EXPECT_TRUE(fresh);
+}
+
 TEST_P(StoreTest, FourThreadsOnOneStore) { Hammer({store_.get()}, 4, 25); }
 
 TEST_P(StoreTest, FourThreadsOnTwoConnections) {
