@@ -40,38 +40,18 @@ json FakeStsConfig(int fail_first = 0) {
               {"fail_first", fail_first}};
 }
 
-class FakeSts {
- public:
-  explicit FakeSts(const json& config) {
-    slipway::testing::WriteTextFile(dir_.Sub("sts.json"), config.dump());
-    server_ = std::make_unique<testing::LocalServer>("fake_sts.py",
-                                                     std::vector<std::string>{"--config", dir_.Sub("sts.json")});
-  }
-  bool ok() const { return server_->ok(); }
-  std::string Origin() const { return server_->Origin(); }
-  json Log() const {
-    auto http = NewCurlHttpClient(HttpSettings{});
-    Result<HttpResponse> r = http->Send(HttpRequest{"GET", Origin() + "/_log", {}, ""});
-    return r.ok() ? json::parse(r->body) : json::array();
-  }
-
- private:
-  slipway::testing::TempDir dir_;
-  std::unique_ptr<testing::LocalServer> server_;
-};
-
 // One fake STS for the suite (starting one takes a good fraction of a
 // second); a test that needs another configuration starts its own.
 class StsTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { shared_ = new FakeSts(FakeStsConfig()); }
+  static void SetUpTestSuite() { shared_ = new testing::FakeSts(FakeStsConfig()); }
   static void TearDownTestSuite() {
     delete shared_;
     shared_ = nullptr;
   }
   void Start(int fail_first = 0) {
     if (fail_first > 0) {
-      own_ = std::make_unique<FakeSts>(FakeStsConfig(fail_first));
+      own_ = std::make_unique<testing::FakeSts>(FakeStsConfig(fail_first));
       sts_ = own_.get();
     } else {
       sts_ = shared_;
@@ -93,14 +73,14 @@ class StsTest : public ::testing::Test {
     return out;
   }
 
-  static FakeSts* shared_;
-  std::unique_ptr<FakeSts> own_;
-  FakeSts* sts_ = nullptr;
+  static testing::FakeSts* shared_;
+  std::unique_ptr<testing::FakeSts> own_;
+  testing::FakeSts* sts_ = nullptr;
   size_t log_start_ = 0;
   std::unique_ptr<HttpClient> http_;
   std::unique_ptr<StsClient> client_;
 };
-FakeSts* StsTest::shared_ = nullptr;
+testing::FakeSts* StsTest::shared_ = nullptr;
 
 TEST_F(StsTest, AssumeRoleGivesWorkingCredentials) {
   Start();

@@ -10,8 +10,13 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "aws/http.h"
+#include "testing/testing.h"
 
 namespace slipway::aws::testing {
 
@@ -81,6 +86,27 @@ class LocalServer {
  private:
   pid_t pid_ = -1;
   int port_ = 0;
+};
+
+// tests/aws/fake_sts.py with a JSON configuration (see that file).
+class FakeSts {
+ public:
+  explicit FakeSts(const nlohmann::json& config) {
+    slipway::testing::WriteTextFile(dir_.Sub("sts.json"), config.dump());
+    server_ = std::make_unique<LocalServer>("fake_sts.py", std::vector<std::string>{"--config", dir_.Sub("sts.json")});
+  }
+  bool ok() const { return server_->ok(); }
+  std::string Origin() const { return server_->Origin(); }
+  // The requests it handled so far.
+  nlohmann::json Log() const {
+    auto http = NewCurlHttpClient(HttpSettings{});
+    Result<HttpResponse> r = http->Send(HttpRequest{"GET", Origin() + "/_log", {}, ""});
+    return r.ok() ? nlohmann::json::parse(r->body) : nlohmann::json::array();
+  }
+
+ private:
+  slipway::testing::TempDir dir_;
+  std::unique_ptr<LocalServer> server_;
 };
 
 }  // namespace slipway::aws::testing
