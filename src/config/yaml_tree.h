@@ -25,15 +25,17 @@
 
 namespace slipway {
 
+struct YamlEntry;
+
 struct YamlNode {
   enum class Kind { kNull, kScalar, kSequence, kMap };
 
   Kind kind = Kind::kNull;
-  std::string scalar;                                  // kScalar: the text, quotes removed
-  std::vector<YamlNode> items;                         // kSequence
-  std::vector<std::pair<YamlNode, YamlNode>> entries;  // kMap, in file order, duplicates kept
-  int line = 1;                                        // 1-based
-  int column = 1;                                      // 1-based
+  std::string scalar;              // kScalar: the text, quotes removed
+  std::vector<YamlNode> items;     // kSequence
+  std::vector<YamlEntry> entries;  // kMap, in file order, duplicates kept
+  int line = 1;                    // 1-based
+  int column = 1;                  // 1-based
 
   bool IsNull() const { return kind == Kind::kNull; }
   bool IsScalar() const { return kind == Kind::kScalar; }
@@ -41,6 +43,11 @@ struct YamlNode {
   bool IsMap() const { return kind == Kind::kMap; }
   // "a string", "a list", "a mapping", "nothing": for "got ..." in messages.
   const char* KindName() const;
+};
+
+struct YamlEntry {
+  YamlNode key;
+  YamlNode value;
 };
 
 struct YamlLimits {
