@@ -10,6 +10,7 @@
 #include <bitset>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -74,7 +75,7 @@ class TimeZone {
   // "2024-03-31T03:00:00+02:00 CEST", for status pages and test messages.
   std::string Format(int64_t epoch_ms) const;
 
-  struct Data;  // implementation detail (cron.cc)
+  struct Data;  // implementation detail (time_zone.cc)
 
  private:
   explicit TimeZone(std::shared_ptr<const Data> data) : data_(std::move(data)) {}
@@ -98,7 +99,7 @@ class CronSchedule {
   //    times of one gap fire once;
   //  * a wall-clock time that occurs twice (fall-back) fires once, at its
   //    first occurrence; the repeated hour does not fire again.
-  // Returns kNever when nothing fires in the next 10 years (cannot happen for
+  // Returns kNever when nothing fires in the next 29 years (cannot happen for
   // a schedule ParseCron accepted, but callers must not loop on it).
   int64_t Next(int64_t after_epoch_ms, const TimeZone& tz) const;
 
@@ -116,6 +117,8 @@ class CronSchedule {
 
  private:
   friend Result<CronSchedule> ParseCron(std::string_view text);
+  std::optional<int64_t> NextLocalMinute(int64_t from) const;
+
   std::string text_;
   std::bitset<60> minutes_;
   std::bitset<24> hours_;
