@@ -608,7 +608,7 @@ class ConfigReader {
           if (k.name == "push") {
             ReadPush(k, env);
           } else if (k.name == "schedule") {
-            ReadSchedule(k, &t.schedule);
+            ReadSchedule(k, &t);
           } else if (k.name == "tz") {
             if (ReadNonEmpty(k, &text)) {
               bool ok =
@@ -618,6 +618,7 @@ class ConfigReader {
                   });
               if (ok) {
                 t.tz = text;
+                t.tz_at = Position(k.at());
               } else {
                 diag_.Add(k.at(), "expected a time zone like Europe/Paris or UTC for 'tz', got " + Quote(text));
               }
@@ -667,7 +668,11 @@ class ConfigReader {
         });
   }
 
-  void ReadSchedule(const YamlField& f, std::vector<std::string>* out) {
+  std::string Position(const YamlNode& at) const {
+    return diag_.where() + ":" + std::to_string(at.line) + ":" + std::to_string(at.column);
+  }
+
+  void ReadSchedule(const YamlField& f, TriggersConfig* t) {
     if (!ExpectList(f, &diag_)) return;
     for (const auto& item : f.value.items) {
       std::string text;
@@ -684,7 +689,8 @@ class ConfigReader {
                       Quote(text));
         continue;
       }
-      out->emplace_back(Trim(text));
+      t->schedule.emplace_back(Trim(text));
+      t->schedule_at.push_back(Position(item));
     }
   }
 

@@ -56,8 +56,14 @@ struct PushTrigger {
 
 struct TriggersConfig {
   PushTrigger push;
-  std::vector<std::string> schedule;  // cron expressions, validated by the daemon issue
-  std::string tz;                     // "" = UTC
+  // Cron expressions. Only their shape is checked here (5 fields or an
+  // @macro); the triggers module parses them. schedule_at[i] is
+  // "FILE:LINE:COLUMN" of schedule[i], to report its problems like the
+  // config's own.
+  std::vector<std::string> schedule;
+  std::vector<std::string> schedule_at;
+  std::string tz;     // "" = UTC; only its characters are checked here
+  std::string tz_at;  // "FILE:LINE:COLUMN" of tz
   bool catch_up = false;
 };
 

@@ -123,7 +123,10 @@ TEST(ConfigTest, ReadsEveryKeyOfAFullFile) {
   EXPECT_EQ(a->triggers.push.poll_ms, 90'000);
   EXPECT_TRUE(a->triggers.push.any_path);
   EXPECT_EQ(a->triggers.schedule, (std::vector<std::string>{"0 3 * * *", "@daily"}));
+  EXPECT_EQ(a->triggers.schedule_at,
+            (std::vector<std::string>{"/srv/slipway/slipway.yaml:37:19", "/srv/slipway/slipway.yaml:37:32"}));
   EXPECT_EQ(a->triggers.tz, "Europe/Paris");
+  EXPECT_EQ(a->triggers.tz_at, "/srv/slipway/slipway.yaml:38:11");
   EXPECT_TRUE(a->triggers.catch_up);
   EXPECT_EQ(a->timeout_ms, 45 * 60'000);
 
@@ -456,6 +459,31 @@ TEST(ConfigTest, AliasesExpandToTheirValues) {
       "  b: { code: *code, env: *env }\n");
   EXPECT_EQ(c.Find("b")->code->ref, "v1");
   EXPECT_EQ(c.Find("b")->env.at("REGION"), "eu-west-1");
+}
+
+TEST(ConfigTest, NestedAnchorsCannotMultiplyMemory) {
+  // 60 nested anchored lists around 2000 scalars: each anchor would keep its
+  // own copy of everything below it.
+  std::string yaml = "x: ";
+  for (int i = 0; i < 60; ++i) yaml += "&a" + std::to_string(i) + " [";
+  for (int i = 0; i < 2000; ++i) yaml += "1,";
+  yaml += "1";
+  for (int i = 0; i < 60; ++i) yaml += "]";
+  yaml += "\nenvironments: { e: { code: { url: u, ref: v } } }\n";
+  std::string err = ErrorOf(yaml);
+  EXPECT_NE(err.find("anchors ('&name') hold more than 100000 nodes"), std::string::npos) << err;
+}
+
+TEST(ConfigTest, MergeKeysAreExplained) {
+  std::string err = ErrorOf(
+      "x-base: &base { url: u, ref: v }\n"
+      "environments:\n"
+      "  e:\n"
+      "    code: { <<: *base }\n",
+      "m.yaml");
+  EXPECT_NE(err.find("m.yaml:4:13: YAML merge keys ('<<') are not supported in 'code' of environment 'e'"),
+            std::string::npos)
+      << err;
 }
 
 TEST(ConfigTest, RecursiveAliasIsRefused) {

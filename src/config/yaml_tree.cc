@@ -180,6 +180,14 @@ class TreeBuilder : public YAML::EventHandler {
   void Finish(YamlNode n, YAML::anchor_t anchor, size_t nodes, size_t bytes, int height, bool registered = false) {
     if (anchor != YAML::NullAnchor) {
       if (!registered) Register(anchor);
+      // Each anchor keeps a copy of its node for later aliases; nested
+      // anchors would otherwise copy the same nodes once per level.
+      anchor_copies_ += nodes;
+      if (anchor_copies_ > limits_.max_nodes) {
+        throw TreeError{n.line, n.column,
+                        "anchors ('&name') hold more than " + std::to_string(limits_.max_nodes) +
+                            " nodes in all; use fewer or smaller anchors"};
+      }
       Anchored& a = anchors_[anchor];
       a.complete = true;
       a.node = n;
@@ -210,6 +218,7 @@ class TreeBuilder : public YAML::EventHandler {
   std::string pending_anchor_name_;
   size_t nodes_ = 0;
   size_t scalar_bytes_ = 0;
+  size_t anchor_copies_ = 0;
   int documents_ = 0;
 };
 
@@ -274,6 +283,11 @@ void VisitMap(const YamlNode& map, const std::vector<std::string>& known, const 
     if (!inserted) {
       diag->Add(key, "duplicate key '" + key.scalar + "' " + context + ", first given at " +
                          std::to_string(it->second->line) + ":" + std::to_string(it->second->column));
+      continue;
+    }
+    if (key.scalar == "<<") {
+      diag->Add(key, "YAML merge keys ('<<') are not supported " + context +
+                         "; write the keys out, or use an alias ('*name') for the whole value");
       continue;
     }
     if (std::find(known.begin(), known.end(), key.scalar) == known.end()) {
