@@ -75,12 +75,22 @@ std::vector<StepConfig> Pipeline::StepsOf(const EnvironmentConfig& env) {
   return env.steps.empty() ? DefaultSteps() : env.steps;
 }
 
-Result<Desired> Pipeline::Prepare(const EnvironmentConfig& env, const std::string& ref_override) {
+Result<Desired> Pipeline::Prepare(const EnvironmentConfig& env, const std::string& ref_override,
+                                  const std::string& pinned_settings_commit, const std::string& pinned_code_commit) {
   Desired desired;
   Git git = MakeGit(nullptr);
   if (env.settings) {
     const SettingsSource& s = *env.settings;
-    SLIPWAY_ASSIGN_OR_RETURN(desired.settings_commit, git.FetchBranchHead(s.url, s.branch));
+    if (!pinned_settings_commit.empty()) {
+      // A rollback: exactly this commit, fetched only when the mirror lacks it.
+      if (!git.HasCommit(s.url, pinned_settings_commit)) SLIPWAY_RETURN_IF_ERROR(git.Fetch(s.url));
+      if (!git.HasCommit(s.url, pinned_settings_commit)) {
+        return NotFound("settings commit " + pinned_settings_commit + " no longer exists in " + RedactUrl(s.url));
+      }
+      desired.settings_commit = pinned_settings_commit;
+    } else {
+      SLIPWAY_ASSIGN_OR_RETURN(desired.settings_commit, git.FetchBranchHead(s.url, s.branch));
+    }
     std::string folder = s.path.empty() ? "" : s.path + "/";
     std::string where = "settings@" + ShortCommit(desired.settings_commit) + ":" + folder;
     Result<std::string> deploy_yaml = git.ReadFile(s.url, desired.settings_commit, folder + "deploy.yaml");
@@ -121,7 +131,12 @@ Result<Desired> Pipeline::Prepare(const EnvironmentConfig& env, const std::strin
   }
   SLIPWAY_RETURN_IF_ERROR(ValidateRef(desired.code_ref));
   std::string warning;
-  SLIPWAY_ASSIGN_OR_RETURN(desired.code, git.Resolve(desired.code_url, desired.code_ref, &warning));
+  if (!pinned_code_commit.empty()) {
+    // A rollback: the exact commit deployed before, whatever the ref says now.
+    SLIPWAY_ASSIGN_OR_RETURN(desired.code, git.Resolve(desired.code_url, pinned_code_commit, &warning));
+  } else {
+    SLIPWAY_ASSIGN_OR_RETURN(desired.code, git.Resolve(desired.code_url, desired.code_ref, &warning));
+  }
   if (!warning.empty()) desired.warnings.push_back(warning);
   if (desired.code.kind == RefKind::kBranch) {
     desired.warnings.push_back("code ref '" + desired.code_ref + "' is a branch (resolved to " +
@@ -227,7 +242,15 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& env, const RunOptions& 
     s.name = steps[i].name;
     run.steps.push_back(s);
   }
-  SLIPWAY_ASSIGN_OR_RETURN(run.id, store_.CreateRun(run));
+  if (options.run_id != 0) {
+    // The daemon's queued run, already claimed: take it over.
+    SLIPWAY_ASSIGN_OR_RETURN(RunRecord queued, store_.GetRun(options.run_id));
+    run.id = queued.id;
+    run.created_ms = queued.created_ms;
+    SLIPWAY_RETURN_IF_ERROR(store_.UpdateRun(run));
+  } else {
+    SLIPWAY_ASSIGN_OR_RETURN(run.id, store_.CreateRun(run));
+  }
   std::string log_dir = JoinPath(JoinPath(config_.state_dir, "logs"), env.name);
   SLIPWAY_RETURN_IF_ERROR(MakeDirs(log_dir));
   run.log_path = JoinPath(log_dir, std::to_string(run.id) + ".log");
@@ -264,7 +287,7 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& env, const RunOptions& 
   Result<Desired> prepared = [&]() -> Result<Desired> {
     SLIPWAY_ASSIGN_OR_RETURN(FileLock git_lock, FileLock::Acquire(LockPath(config_, "git"), nullptr));
     (void)git_lock;
-    return Prepare(env, options.ref_override);
+    return Prepare(env, options.ref_override, options.pinned_settings_commit, options.pinned_code_commit);
   }();
   if (!prepared.ok()) {
     RunStatus status = prepared.status().code() == StatusCode::kCancelled ? RunStatus::kCancelled : RunStatus::kFailed;

@@ -62,6 +62,16 @@ struct RunOptions {
   int echo_fd = -1;  // where to echo the log live (a terminal), -1 for none
   // Called once the run has an id, before anything is fetched.
   std::function<void(int64_t run_id)> on_started;
+
+  // For the daemon (issue 5; the daemon engineer's addition). When non-zero,
+  // the run already exists in the store — queued by the daemon, then claimed
+  // (`running`) — and the pipeline takes it over instead of creating one.
+  int64_t run_id = 0;
+  // Rollback: deploy exactly this settings commit and this code commit (full
+  // 40-hex hashes) instead of the settings head and the pinned ref. The pin
+  // is still read at that settings commit (its variables, the ref's name).
+  std::string pinned_settings_commit;
+  std::string pinned_code_commit;
 };
 
 class Pipeline {
@@ -83,7 +93,8 @@ class Pipeline {
   static std::vector<StepConfig> StepsOf(const EnvironmentConfig& env);
 
  private:
-  Result<Desired> Prepare(const EnvironmentConfig& env, const std::string& ref_override);
+  Result<Desired> Prepare(const EnvironmentConfig& env, const std::string& ref_override,
+                          const std::string& pinned_settings_commit = "", const std::string& pinned_code_commit = "");
   Git MakeGit(const CancelToken* cancel) const;
   void PruneWorkspaces(const std::string& environment);
 
