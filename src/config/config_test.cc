@@ -308,6 +308,48 @@ TEST(ConfigTest, RefusesOptionLikeRefsUrlsAndPaths) {
   EXPECT_NE(err.find("d.yaml:5:16: 'buildspec' must not begin with '-'"), std::string::npos) << err;
 }
 
+TEST(ConfigTest, RefusesCommandRunningTransports) {
+  EXPECT_EQ(ErrorOf("environments: { e: { code: { url: 'ext::sh%-c%touch%x', ref: v } } }\n", "t.yaml"),
+            "t.yaml:1:35: 'url' must not use git's 'ext::' transport (it runs commands), got 'ext::sh%-c%touch%x'");
+  EXPECT_NE(ErrorOf("environments: { e: { settings: { url: 'FD::3' } } }\n").find("'fd::' transport"),
+            std::string::npos);
+}
+
+// The example of DESIGN.md §3, as written there.
+TEST(ConfigTest, DesignExampleParses) {
+  Config c = Parsed(R"(state_dir: .slipway              # database, logs, git mirrors, workspaces
+database: sqlite                 # default, embedded; or postgresql://user@host/db (fleet mode, §9)
+server:
+  listen: 127.0.0.1:8080
+  webhooks:
+    github: { secret_file: /etc/slipway/github-hook-secret }   # or secret_env: NAME; never inline
+environments:
+  automation:
+    settings:
+      url: codecommit::eu-west-1://SpaSettings   # any git URL: https, ssh, git, file, codecommit
+      branch: main
+      path: environments/automation
+      role: arn:aws:iam::111111111111:role/Spa-ReadSettingsRole   # optional
+    code:
+      url: https://github.com/reply-fr/sustainable-personal-accounts.git
+      ref: main                  # fallback only; the pin in settings wins
+    steps:                       # omitted: the make contract setup / lint / all-tests / deploy
+      - { name: setup,  run: make setup }
+      - { name: lint,   run: make lint }
+      - { name: test,   run: make all-tests }
+      - { name: deploy, run: make deploy, role: arn:aws:iam::333333333333:role/Spa-DeployEnvironmentRole }
+    triggers:
+      push: { poll: 60s }        # plus webhooks, §6
+      schedule: [ "0 3 * * *" ]  # cron, 5 fields, UTC unless tz given
+    timeout: 60m
+  sandbox:
+    buildspec: buildspecs/deploy.yaml   # instead of steps: run a CodeBuild buildspec (§5)
+)");
+  EXPECT_EQ(c.EnvironmentNames(), (std::vector<std::string>{"automation", "sandbox"}));
+  EXPECT_EQ(c.Find("automation")->steps.size(), 4u);
+  EXPECT_EQ(c.server.webhooks.at("github").secret_file, "/etc/slipway/github-hook-secret");
+}
+
 TEST(ConfigTest, SettingsPathMustStayInsideTheRepository) {
   EXPECT_EQ(ErrorOf("environments: { e: { settings: { url: u, path: /etc } } }\n", "p.yaml"),
             "p.yaml:1:48: 'path' must be a path relative to the settings repository, got '/etc'");

@@ -29,6 +29,13 @@ std::string UrlProblem(std::string_view url) {
   if (url.empty()) return "must not be empty";
   if (url[0] == '-') return "must not begin with '-' (git would read it as an option), got '" + std::string(url) + "'";
   if (HasControlOrSpace(url)) return "must not contain spaces or control characters, got '" + std::string(url) + "'";
+  // git's ext:: and fd:: remote helpers run commands or use file descriptors
+  // of the caller: never a place to fetch a settings or code repository from.
+  std::string lower = ToLower(url);
+  if (StartsWith(lower, "ext::") || StartsWith(lower, "fd::")) {
+    return "must not use git's '" + lower.substr(0, lower.find("::") + 2) + "' transport (it runs commands), got '" +
+           std::string(url) + "'";
+  }
   return "";
 }
 

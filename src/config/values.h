@@ -14,7 +14,7 @@ namespace slipway {
 // characters, and the characters git-check-ref-format refuses.
 std::string RefProblem(std::string_view ref);
 // A git URL or local path: never an option ('-'), no spaces or control
-// characters.
+// characters, not git's command-running ext:: or fd:: transports.
 std::string UrlProblem(std::string_view url);
 
 // Lower-level pieces.
