@@ -473,10 +473,17 @@ Result<Credentials> CredentialsProvider::Get() {
   std::lock_guard<std::mutex> lock(mu_);
   int64_t now = options_.clock();
   int64_t expiration = current_.credentials.expiration_ms;
+  bool still_valid = have_ && (expiration == 0 || expiration - now > 60 * 1000);
   if (have_ && (expiration == 0 || expiration - now > refresh_before_ms_)) return current_.credentials;
+  // After a failed refresh, keep using valid credentials for a while rather
+  // than asking a struggling source again on every call.
+  if (still_valid && now < retry_after_ms_) return current_.credentials;
   Result<ResolvedCredentials> fresh = ResolveBaseCredentials(options_);
   if (!fresh.ok()) {
-    if (have_ && (expiration == 0 || expiration - now > 60 * 1000)) return current_.credentials;
+    if (still_valid) {
+      retry_after_ms_ = now + 30 * 1000;
+      return current_.credentials;
+    }
     return fresh.status();
   }
   bool changed = !have_ || fresh->source != current_.source ||

@@ -92,7 +92,8 @@ Result<ResolvedCredentials> ResolveBaseCredentials(const ChainOptions& options);
 // Caches the chain's answer and resolves again when the credentials are
 // within `refresh_before_ms` of their expiration. If that refresh fails while
 // the cached credentials are still valid for more than a minute, the cached
-// ones are returned (a metadata hiccup must not fail a run). Thread-safe.
+// ones are returned (a metadata hiccup must not fail a run) and the source is
+// not asked again for 30 seconds. Thread-safe.
 class CredentialsProvider {
  public:
   explicit CredentialsProvider(ChainOptions options, int64_t refresh_before_ms = 5 * 60 * 1000);
@@ -112,6 +113,7 @@ class CredentialsProvider {
   mutable std::mutex mu_;
   bool have_ = false;
   ResolvedCredentials current_;
+  int64_t retry_after_ms_ = 0;  // no new attempt before this after a failed refresh
   std::function<void(const std::string&)> logger_;
 };
 
