@@ -123,8 +123,8 @@ Status CommandNotString(size_t index, const YAML::Node& item) {
   return InvalidArgument(message);
 }
 
-Result<std::vector<BuildspecCommand>> Commands(Walker& walker, const YAML::Node& node, const std::string& where) {
-  std::vector<BuildspecCommand> out;
+Result<std::vector<PhaseCommand>> Commands(Walker& walker, const YAML::Node& node, const std::string& where) {
+  std::vector<PhaseCommand> out;
   if (node.IsNull()) return out;
   if (!node.IsSequence()) {
     return InvalidArgument(where + " must be a list of commands (each entry starting with '- ')" + At(node));

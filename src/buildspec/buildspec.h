@@ -37,15 +37,15 @@ enum class BuildspecShell { kSh, kBash };
 // What `on-failure` says; kDefault when the key is absent (§3.3 transitions).
 enum class OnFailure { kDefault, kAbort, kContinue };
 
-struct BuildspecCommand {
+struct PhaseCommand {
   std::string text;  // exactly as written; a `- |` block is one command
   int line = 0;      // 1-based line of the entry in the file
 };
 
 struct BuildspecPhase {
   bool present = false;  // the phase key appears in the file
-  std::vector<BuildspecCommand> commands;
-  std::vector<BuildspecCommand> finally_commands;
+  std::vector<PhaseCommand> commands;
+  std::vector<PhaseCommand> finally_commands;
   std::string run_as;  // "" = the top-level run-as (or the engine's user)
   OnFailure on_failure = OnFailure::kDefault;
   // phases.install.runtime-versions, in file order (only logged, §1).

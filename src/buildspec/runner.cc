@@ -158,8 +158,7 @@ class Runner {
   void BuildEnvironment();
 
   void RunPhase(BuildPhase which, PhaseRecord* record);
-  Result<EntryOutcome> RunEntry(const BuildspecCommand& command, const std::optional<RunAsUser>& user,
-                                PhaseRecord* record);
+  Result<EntryOutcome> RunEntry(const PhaseCommand& command, const std::optional<RunAsUser>& user, PhaseRecord* record);
   Result<std::string> StateDirFor(const std::optional<RunAsUser>& user);
   void LoadState(const std::string& state_dir, const EnvMap& input_env);
   void UploadArtifacts(PhaseRecord* record);
@@ -448,7 +447,7 @@ void Runner::LoadState(const std::string& state_dir, const EnvMap& input_env) {
   if (!dir.empty()) cwd_ = dir;
 }
 
-Result<EntryOutcome> Runner::RunEntry(const BuildspecCommand& command, const std::optional<RunAsUser>& user,
+Result<EntryOutcome> Runner::RunEntry(const PhaseCommand& command, const std::optional<RunAsUser>& user,
                                       PhaseRecord* record) {
   ++record->commands_run;
   Agent("Running command " + command.text);
@@ -549,7 +548,7 @@ void Runner::RunPhase(BuildPhase which, PhaseRecord* record) {
 
   std::optional<EntryOutcome> failure;
   std::string failed_text;
-  auto run_list = [&](const std::vector<BuildspecCommand>& list) -> bool {
+  auto run_list = [&](const std::vector<PhaseCommand>& list) -> bool {
     for (const auto& command : list) {
       Result<EntryOutcome> outcome = RunEntry(command, user, record);
       if (!outcome.ok()) {
