@@ -162,20 +162,23 @@ struct TriggerDecision {
 };
 
 // Decides, for every environment in `inputs` (all watching `url`), whether the
-// new heads trigger it. Rules (doc/triggers.md "The path filter"):
-//   1. branch absent from heads                        → kBranchMissing
-//   2. head == last_evaluated_commit                   → kUnchanged
-//   3. never evaluated and never deployed              → kTrigger
-//   4. never evaluated and head == deployed_commit     → kUpToDate
-//   5. any_path                                        → kTrigger
+// new heads trigger it. Rules, first match wins (doc/triggers.md "The path
+// filter"):
+//   1. branch absent from heads                          → kBranchMissing
+//   2. head == last_evaluated_commit                     → kUnchanged
+//   3. head == deployed_commit                           → kUpToDate
+//   4. never evaluated and never deployed                → kTrigger
+//   5. any_path                                          → kTrigger
 //   6. base = last_evaluated_commit, or deployed_commit when never evaluated;
-//      changed(url, base, head, path) true → kTrigger, false → kFolderUnchanged,
-//      error → kError.
-// (An environment never evaluated whose deployment is absent triggers even
-// with any_path false: it has nothing live yet.) changed() is called at most
-// once per distinct (base, head, path). Decisions are returned in input order.
-// Webhooks use the same function with heads = {branch: commit} and only the
-// environments watching that repository and branch.
+//      changed(url, base, head, path): true → kTrigger, false →
+//      kFolderUnchanged, error → kError.
+// So a new environment with nothing live deploys at once, and one that
+// already has a deployment only when its folder differs from what is live.
+// changed() is called at most once per distinct (base, head, path), and never
+// for rules 1-5. Decisions are returned in input order. Webhooks use the same
+// function with heads = {branch: commit}, passing only the environments
+// whose settings URL is the hook's repository (SameRepository) and whose
+// branch is the pushed one.
 std::vector<TriggerDecision> DecideTriggers(const std::string& url, const std::map<std::string, std::string>& heads,
                                             const std::vector<TriggerInput>& inputs, const ChangedFn& changed);
 
