@@ -128,7 +128,7 @@ class CurlHttpClient : public HttpClient {
       if (exchange.too_large) return NetworkError(where + ": response larger than 16 MiB");
       std::string detail = error[0] != '\0' ? std::string(error) : curl_easy_strerror(rc);
       if (rc == CURLE_OPERATION_TIMEDOUT) {
-        return Timeout(where + " timed out after " + FormatDurationMs(request.timeout_ms) + " (" + detail + ")");
+        return Timeout(where + " timed out after " + FormatDurationMs(request.timeout_ms));
       }
       return NetworkError(where + ": " + detail);
     }
