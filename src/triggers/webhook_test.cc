@@ -652,6 +652,17 @@ TEST(GenericWebhookTest, SignatureAndBodyErrors) {
   }
 }
 
+// The curl example of doc/triggers.md, signed by `openssl dgst -sha256 -hmac`.
+TEST(GenericWebhookTest, DocumentedCurlExampleIsAccepted) {
+  const std::string body = R"({"repository":"https://git.example.com/ops/settings.git","branch":"main"})";
+  Headers h = {{"x-slipway-signature", "sha256=ac2e4f5b298739ace94df9b036a03f6750a54bcffd8451989c0d1c58953a447d"},
+               {"content-type", "application/json"}};
+  auto r = ParseWebhook(WebhookProvider::kGeneric, h, body, kSecret);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->kind, WebhookKind::kPush);
+  EXPECT_EQ(r->branch, "main");
+}
+
 // ------------------------------------------------------------------ providers
 
 TEST(WebhookProviderTest, NamesRoundTrip) {
