@@ -330,9 +330,14 @@ Result<Pin> ParseVariablesSh(const std::string& raw, const std::string& where) {
       pin.warnings.push_back(skipped + "'export' without an assignment" + kNever);
       continue;
     }
+    // `export NAME` alone marks an existing variable: every variable read
+    // here is exported anyway, so it changes nothing.
+    auto export_only = [&](const Word& w) {
+      return first == 1 && w.assign_at == std::string::npos && w.unquoted_plain && IsShellIdentifier(w.text);
+    };
     bool plain = true;
     for (size_t i = first; i < st.words.size(); ++i) {
-      if (st.words[i].assign_at == std::string::npos) {
+      if (st.words[i].assign_at == std::string::npos && !export_only(st.words[i])) {
         plain = false;
         break;
       }
@@ -345,6 +350,7 @@ Result<Pin> ParseVariablesSh(const std::string& raw, const std::string& where) {
     }
     for (size_t i = first; i < st.words.size(); ++i) {
       const Word& w = st.words[i];
+      if (export_only(w)) continue;
       std::string name = w.text.substr(0, w.assign_at);
       std::string value = w.text.substr(w.assign_at + 1);
       if (!IsShellIdentifier(name)) {

@@ -133,6 +133,7 @@ CONTINUED=abc\
 def
 EMPTY=
 A=1 B=2
+export EMPTY A
 )";
 
 TEST(VariablesShTest, ReadsTheArticlesFile) {
