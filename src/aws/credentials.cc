@@ -454,6 +454,17 @@ std::vector<std::string> SecretStrings(const Credentials& credentials) {
   return out;
 }
 
+EnvMap CredentialsEnvironment(const Credentials& credentials, const std::string& region) {
+  EnvMap env = {{"AWS_ACCESS_KEY_ID", credentials.access_key_id},
+                {"AWS_SECRET_ACCESS_KEY", credentials.secret_access_key}};
+  if (!credentials.session_token.empty()) env["AWS_SESSION_TOKEN"] = credentials.session_token;
+  if (!region.empty()) {
+    env["AWS_REGION"] = region;
+    env["AWS_DEFAULT_REGION"] = region;
+  }
+  return env;
+}
+
 std::string AbbreviateKeyId(const std::string& access_key_id) {
   if (access_key_id.size() <= 8) return access_key_id;
   return access_key_id.substr(0, 4) + "\xE2\x80\xA6" + access_key_id.substr(access_key_id.size() - 4);

@@ -39,6 +39,11 @@ struct Credentials {
 // is not a secret (AWS prints it in error messages) and is not listed.
 std::vector<std::string> SecretStrings(const Credentials& credentials);
 
+// The variables that hand `credentials` to a step: AWS_ACCESS_KEY_ID,
+// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN (when there is one), and
+// AWS_REGION and AWS_DEFAULT_REGION (when region is not empty).
+EnvMap CredentialsEnvironment(const Credentials& credentials, const std::string& region);
+
 // "AKIA…WXYZ": enough of an access key id to tell keys apart in a log.
 std::string AbbreviateKeyId(const std::string& access_key_id);
 

@@ -363,6 +363,29 @@ TEST_F(ChainTest, ProviderKeepsValidCredentialsWhenARefreshFails) {
   EXPECT_EQ(failed.status().message(), "credential_process of profile 'default' failed (exit status 1): down");
 }
 
+TEST(Credentials, EnvironmentForAStepAndSecretsForTheMasker) {
+  Credentials c{"ASIAROLE", "role-secret", "role-token", 0};
+  EnvMap env = CredentialsEnvironment(c, "eu-west-1");
+  EXPECT_EQ(env, (EnvMap{{"AWS_ACCESS_KEY_ID", "ASIAROLE"},
+                         {"AWS_SECRET_ACCESS_KEY", "role-secret"},
+                         {"AWS_SESSION_TOKEN", "role-token"},
+                         {"AWS_REGION", "eu-west-1"},
+                         {"AWS_DEFAULT_REGION", "eu-west-1"}}));
+  EXPECT_EQ(SecretStrings(c), (std::vector<std::string>{"role-secret", "role-token"}));
+  EXPECT_EQ(SecretStrings(Credentials{"AKIA", "long-term", "", 0}), std::vector<std::string>{"long-term"});
+  EXPECT_EQ(CredentialsEnvironment(Credentials{"AKIA", "s", "", 0}, "").size(), 2u);
+  EXPECT_EQ(AbbreviateKeyId("AKIAIOSFODNN7EXAMPLE"), "AKIA\xE2\x80\xA6MPLE");
+}
+
+TEST_F(ChainTest, StsEndpointFollowsTheProfileRegion) {
+  WriteConfigFile("[default]\nregion = ap-northeast-1\n");
+  Result<StsEndpoint> e = StsEndpointForEnvironment(env_);
+  ASSERT_TRUE(e.ok());
+  EXPECT_EQ(e->url, "https://sts.ap-northeast-1.amazonaws.com");
+  env_["AWS_ENDPOINT_URL_STS"] = sts_->Origin();
+  EXPECT_EQ(StsEndpointForEnvironment(env_)->url, sts_->Origin());
+}
+
 TEST(SharedConfig, SplitCommandLineLikeAShell) {
   auto split = [](std::string_view s) {
     Result<std::vector<std::string>> r = SplitCommandLine(s);

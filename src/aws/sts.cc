@@ -3,6 +3,7 @@
 #include <chrono>
 #include <thread>
 
+#include "aws/shared_config.h"
 #include "aws/sigv4.h"
 #include "aws/timestamp.h"
 #include "aws/xml.h"
@@ -110,6 +111,11 @@ Result<StsEndpoint> ResolveStsEndpoint(const EnvMap& env, std::string_view regio
         "https://sts." + std::string(region) + (StartsWith(region, "cn-") ? ".amazonaws.com.cn" : ".amazonaws.com");
   }
   return out;
+}
+
+Result<StsEndpoint> StsEndpointForEnvironment(const EnvMap& env) {
+  SLIPWAY_ASSIGN_OR_RETURN(SharedConfig config, LoadSharedConfig(env));
+  return ResolveStsEndpoint(env, ResolveRegion(env, config));
 }
 
 std::string SanitizeSessionName(std::string_view name) {

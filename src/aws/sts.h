@@ -27,6 +27,10 @@ struct StsEndpoint {
 // endpoint that is not an http(s) URL, naming the variable.
 Result<StsEndpoint> ResolveStsEndpoint(const EnvMap& env, std::string_view region);
 
+// The endpoint as the engine uses it: the region from ResolveRegion (env, then
+// the selected profile of the shared config files), then ResolveStsEndpoint.
+Result<StsEndpoint> StsEndpointForEnvironment(const EnvMap& env);
+
 // Replaces every character outside [A-Za-z0-9_+=,.@-] with '-' and cuts to 64
 // characters: what STS accepts as a RoleSessionName.
 std::string SanitizeSessionName(std::string_view name);
