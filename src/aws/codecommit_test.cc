@@ -35,7 +35,7 @@ json LoadCases() {
 
 // Against answers recorded from Debian's awscli under faketime
 // (tests/aws/record_codecommit_awscli.py).
-TEST(CodeCommit, PasswordEqualsRecordedAwsCliAnswers) {
+TEST(AwsCodeCommit, PasswordEqualsRecordedAwsCliAnswers) {
   json fixture = LoadCases();
   ASSERT_GE(fixture["cases"].size(), 6u);
   for (const json& c : fixture["cases"]) {
@@ -44,7 +44,7 @@ TEST(CodeCommit, PasswordEqualsRecordedAwsCliAnswers) {
 }
 
 // Against the AWS CLI itself, when it is installed (Debian's awscli, or one on PATH).
-TEST(CodeCommit, PasswordEqualsLiveAwsCli) {
+TEST(AwsCodeCommit, PasswordEqualsLiveAwsCli) {
   std::string aws = access("/usr/bin/aws", X_OK) == 0 ? "/usr/bin/aws" : "";
   if (aws.empty() && slipway::testing::Run({"sh", "-c", "command -v aws"}).exit_code == 0) aws = "aws";
   if (aws.empty() || slipway::testing::Run({"sh", "-c", "command -v faketime"}).exit_code != 0) {
@@ -69,7 +69,7 @@ TEST(CodeCommit, PasswordEqualsLiveAwsCli) {
   }
 }
 
-TEST(CodeCommit, OtherHostsGetNoAnswer) {
+TEST(AwsCodeCommit, OtherHostsGetNoAnswer) {
   Credentials creds{"AKIA", "s", "", 0};
   EXPECT_EQ(AnswerGitCredentialRequest("protocol=https\nhost=github.com\npath=x\n", creds, "eu-west-1", 0).value(), "");
   EXPECT_EQ(AnswerGitCredentialRequest("protocol=http\nhost=git-codecommit.eu-west-1.amazonaws.com\npath=v1/repos/x\n",
@@ -79,7 +79,7 @@ TEST(CodeCommit, OtherHostsGetNoAnswer) {
   EXPECT_FALSE(AnswerGitCredentialRequest("protocol=https\n", creds, "", 0).ok());
 }
 
-TEST(CodeCommit, UrlForms) {
+TEST(AwsCodeCommit, UrlForms) {
   Result<CodeCommitUrl> u = ParseCodeCommitUrl("codecommit::eu-west-1://settings-repo");
   ASSERT_TRUE(u.ok()) << u.status().ToString();
   EXPECT_EQ(u->region, "eu-west-1");
@@ -106,7 +106,7 @@ TEST(CodeCommit, UrlForms) {
   }
 }
 
-TEST(CodeCommit, RegionComesFromTheHostOrTheDefault) {
+TEST(AwsCodeCommit, RegionComesFromTheHostOrTheDefault) {
   Credentials creds{"AKIA", "s", "", 0};
   EXPECT_FALSE(CodeCommitGitCredential(creds, "codecommit.example.com", "v1/repos/x", "", 0).ok());
   EXPECT_TRUE(CodeCommitGitCredential(creds, "codecommit.example.com", "v1/repos/x", "eu-west-1", 0).ok());

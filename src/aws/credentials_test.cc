@@ -25,7 +25,7 @@ constexpr const char* kDeploy = "arn:aws:iam::222222222222:role/deploy";
 constexpr const char* kSecond = "arn:aws:iam::333333333333:role/second-hop";
 constexpr const char* kWebRole = "arn:aws:iam::222222222222:role/web";
 
-class ChainTest : public ::testing::Test {
+class AwsChainTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     json config = {{"users",
@@ -70,9 +70,9 @@ class ChainTest : public ::testing::Test {
   std::unique_ptr<HttpClient> http_;
   EnvMap env_;
 };
-testing::FakeSts* ChainTest::sts_ = nullptr;
+testing::FakeSts* AwsChainTest::sts_ = nullptr;
 
-TEST_F(ChainTest, NothingConfiguredListsWhatWasTried) {
+TEST_F(AwsChainTest, NothingConfiguredListsWhatWasTried) {
   Result<ResolvedCredentials> r = Resolve();
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
@@ -84,7 +84,7 @@ TEST_F(ChainTest, NothingConfiguredListsWhatWasTried) {
                 "AWS_EC2_METADATA_DISABLED))");
 }
 
-TEST_F(ChainTest, EnvironmentComesFirst) {
+TEST_F(AwsChainTest, EnvironmentComesFirst) {
   WriteCredentialsFile("[default]\naws_access_key_id = AKIAFILE\naws_secret_access_key = file-secret\n");
   env_["AWS_ACCESS_KEY_ID"] = "AKIAENV";
   env_["AWS_SECRET_ACCESS_KEY"] = "env-secret";
@@ -97,14 +97,14 @@ TEST_F(ChainTest, EnvironmentComesFirst) {
   EXPECT_EQ(SecretStrings(r->credentials), (std::vector<std::string>{"env-secret", "env-token"}));
 }
 
-TEST_F(ChainTest, HalfSetEnvironmentIsAnError) {
+TEST_F(AwsChainTest, HalfSetEnvironmentIsAnError) {
   env_["AWS_ACCESS_KEY_ID"] = "AKIAENV";
   Result<ResolvedCredentials> r = Resolve();
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().message(), "AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is not");
 }
 
-TEST_F(ChainTest, ProfileKeysFromTheCredentialsFile) {
+TEST_F(AwsChainTest, ProfileKeysFromTheCredentialsFile) {
   WriteTextFile(dir_.Sub("creds.ini"),
                 "# comment\n[default]\naws_access_key_id=AKIADEFAULT\naws_secret_access_key=d\n\n"
                 "[dev]\r\naws_access_key_id = AKIADEV\r\naws_secret_access_key = dev/secret+\r\n"
@@ -119,7 +119,7 @@ TEST_F(ChainTest, ProfileKeysFromTheCredentialsFile) {
   EXPECT_EQ(r->source, "profile 'dev' in '" + dir_.Sub("creds.ini") + "'");
 }
 
-TEST_F(ChainTest, ProfileKeysFromTheConfigFile) {
+TEST_F(AwsChainTest, ProfileKeysFromTheConfigFile) {
   WriteTextFile(dir_.Sub("cfg"),
                 "[profile ops]\naws_access_key_id = AKIAOPS\naws_secret_access_key = s\n"
                 "region = eu-central-1\ns3 =\n  max_concurrent_requests = 20\n");
@@ -138,7 +138,7 @@ TEST_F(ChainTest, ProfileKeysFromTheConfigFile) {
   EXPECT_EQ(ResolveRegion(env_, config.value()), "ap-south-1");
 }
 
-TEST_F(ChainTest, UnknownExplicitProfileIsAnError) {
+TEST_F(AwsChainTest, UnknownExplicitProfileIsAnError) {
   env_["AWS_PROFILE"] = "nope";
   Result<ResolvedCredentials> r = Resolve();
   ASSERT_FALSE(r.ok());
@@ -146,7 +146,7 @@ TEST_F(ChainTest, UnknownExplicitProfileIsAnError) {
                                       dir_.path() + "/.aws/config'");
 }
 
-TEST_F(ChainTest, CredentialProcess) {
+TEST_F(AwsChainTest, CredentialProcess) {
   WriteTextFile(dir_.Sub("my creds.sh"),
                 "#!/bin/sh\n[ \"$1\" = \"--arg with space\" ] || { echo \"bad args: $*\" >&2; exit 3; }\n"
                 "echo '{\"Version\": 1, \"AccessKeyId\": \"AKIAPROC\", \"SecretAccessKey\": \"proc-secret\", "
@@ -162,7 +162,7 @@ TEST_F(ChainTest, CredentialProcess) {
   EXPECT_EQ(r->credentials.expiration_ms, 1893553445000);
 }
 
-TEST_F(ChainTest, FailingCredentialProcessIsAnErrorWithItsStderrNotItsStdout) {
+TEST_F(AwsChainTest, FailingCredentialProcessIsAnErrorWithItsStderrNotItsStdout) {
   WriteTextFile(dir_.Sub("fail.sh"),
                 "#!/bin/sh\necho '{\"SecretAccessKey\": \"half-a-secret\"'\necho 'sso session expired' >&2\nexit 2\n",
                 0755);
@@ -179,7 +179,7 @@ TEST_F(ChainTest, FailingCredentialProcessIsAnErrorWithItsStderrNotItsStdout) {
   EXPECT_EQ(r.status().message(), "credential_process of profile 'default': answer must have \"Version\": 1");
 }
 
-TEST_F(ChainTest, RoleArnWithSourceProfileChains) {
+TEST_F(AwsChainTest, RoleArnWithSourceProfileChains) {
   env_["AWS_ENDPOINT_URL_STS"] = sts_->Origin();
   env_["AWS_REGION"] = "eu-west-1";
   WriteCredentialsFile(std::string("[base]\naws_access_key_id = ") + kEngineKey +
@@ -196,7 +196,7 @@ TEST_F(ChainTest, RoleArnWithSourceProfileChains) {
   EXPECT_EQ(CallerArn(r->credentials), "arn:aws:sts::333333333333:assumed-role/second-hop/slipway-engine");
 }
 
-TEST_F(ChainTest, SourceProfileCycleIsRefused) {
+TEST_F(AwsChainTest, SourceProfileCycleIsRefused) {
   WriteConfigFile(
       "[profile a]\nrole_arn = arn:aws:iam::1:role/a\nsource_profile = b\n"
       "[profile b]\nrole_arn = arn:aws:iam::1:role/b\nsource_profile = a\n");
@@ -206,7 +206,7 @@ TEST_F(ChainTest, SourceProfileCycleIsRefused) {
   EXPECT_EQ(r.status().message(), "source_profile cycle: a -> b -> a");
 }
 
-TEST_F(ChainTest, RoleArnWithCredentialSourceNeedsThatSource) {
+TEST_F(AwsChainTest, RoleArnWithCredentialSourceNeedsThatSource) {
   env_["AWS_ENDPOINT_URL"] = sts_->Origin();
   WriteConfigFile(std::string("[default]\nrole_arn = ") + kDeploy + "\ncredential_source = Environment\n");
   Result<ResolvedCredentials> r = Resolve();
@@ -218,7 +218,7 @@ TEST_F(ChainTest, RoleArnWithCredentialSourceNeedsThatSource) {
             "profile 'default': unknown credential_source 'Ec2' (Environment, Ec2InstanceMetadata or EcsContainer)");
 }
 
-TEST_F(ChainTest, WebIdentityFromTheEnvironment) {
+TEST_F(AwsChainTest, WebIdentityFromTheEnvironment) {
   WriteTextFile(dir_.Sub("token"), "oidc-token-1\n");
   env_["AWS_WEB_IDENTITY_TOKEN_FILE"] = dir_.Sub("token");
   env_["AWS_ROLE_ARN"] = kWebRole;
@@ -234,7 +234,7 @@ TEST_F(ChainTest, WebIdentityFromTheEnvironment) {
   EXPECT_EQ(r.status().code(), StatusCode::kPermissionDenied);
 }
 
-class MetadataTest : public ChainTest {
+class AwsMetadataTest : public AwsChainTest {
  protected:
   void StartMetadata(const std::vector<std::string>& args) {
     metadata_ = std::make_unique<testing::LocalServer>("fake_metadata.py", args);
@@ -247,7 +247,7 @@ class MetadataTest : public ChainTest {
   std::unique_ptr<testing::LocalServer> metadata_;
 };
 
-TEST_F(MetadataTest, ContainerCredentialsWithAuthorizationTokenFile) {
+TEST_F(AwsMetadataTest, ContainerCredentialsWithAuthorizationTokenFile) {
   StartMetadata({"--auth-token", "container-auth-token"});
   env_["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = metadata_->Origin() + "/creds";
   WriteTextFile(dir_.Sub("auth"), "container-auth-token\n");
@@ -266,7 +266,7 @@ TEST_F(MetadataTest, ContainerCredentialsWithAuthorizationTokenFile) {
             "container credentials endpoint '" + metadata_->Origin() + "/creds': HTTP 403: bad authorization token");
 }
 
-TEST_F(MetadataTest, RoleArnWithCredentialSourceEcsContainer) {
+TEST_F(AwsMetadataTest, RoleArnWithCredentialSourceEcsContainer) {
   StartMetadata({});
   env_["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = metadata_->Origin() + "/creds";
   env_["AWS_ENDPOINT_URL_STS"] = sts_->Origin();
@@ -283,14 +283,14 @@ TEST_F(MetadataTest, RoleArnWithCredentialSourceEcsContainer) {
   EXPECT_EQ(log.back()["action"], "AssumeRole");
 }
 
-TEST_F(MetadataTest, ContainerFullUriMustBeLocalOrHttps) {
+TEST_F(AwsMetadataTest, ContainerFullUriMustBeLocalOrHttps) {
   env_["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = "http://evil.example.com/creds";
   Result<ResolvedCredentials> r = Resolve();
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
 }
 
-TEST_F(MetadataTest, InstanceMetadataUsesAnImdsV2Token) {
+TEST_F(AwsMetadataTest, InstanceMetadataUsesAnImdsV2Token) {
   StartMetadata({"--role", "engine-instance-role"});
   env_.erase("AWS_EC2_METADATA_DISABLED");
   env_["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = metadata_->Origin() + "/";
@@ -309,7 +309,7 @@ TEST_F(MetadataTest, InstanceMetadataUsesAnImdsV2Token) {
   }
 }
 
-TEST_F(MetadataTest, ProviderCachesAndRefreshesBeforeExpiry) {
+TEST_F(AwsMetadataTest, ProviderCachesAndRefreshesBeforeExpiry) {
   StartMetadata({"--expires-in", "600"});
   env_.erase("AWS_EC2_METADATA_DISABLED");
   env_["AWS_EC2_METADATA_SERVICE_ENDPOINT"] = metadata_->Origin();
@@ -339,7 +339,7 @@ TEST_F(MetadataTest, ProviderCachesAndRefreshesBeforeExpiry) {
   }
 }
 
-TEST_F(ChainTest, ProviderKeepsValidCredentialsWhenARefreshFails) {
+TEST_F(AwsChainTest, ProviderKeepsValidCredentialsWhenARefreshFails) {
   // A credential_process that answers once, then fails.
   WriteTextFile(dir_.Sub("once.sh"),
                 "#!/bin/sh\nif [ -e " + dir_.Sub("used") + " ]; then echo 'down' >&2; exit 1; fi\ntouch " +
@@ -363,7 +363,7 @@ TEST_F(ChainTest, ProviderKeepsValidCredentialsWhenARefreshFails) {
   EXPECT_EQ(failed.status().message(), "credential_process of profile 'default' failed (exit status 1): down");
 }
 
-TEST(Credentials, EnvironmentForAStepAndSecretsForTheMasker) {
+TEST(AwsCredentials, EnvironmentForAStepAndSecretsForTheMasker) {
   Credentials c{"ASIAROLE", "role-secret", "role-token", 0};
   EnvMap env = CredentialsEnvironment(c, "eu-west-1");
   EXPECT_EQ(env, (EnvMap{{"AWS_ACCESS_KEY_ID", "ASIAROLE"},
@@ -377,7 +377,7 @@ TEST(Credentials, EnvironmentForAStepAndSecretsForTheMasker) {
   EXPECT_EQ(AbbreviateKeyId("AKIAIOSFODNN7EXAMPLE"), "AKIA\xE2\x80\xA6MPLE");
 }
 
-TEST_F(ChainTest, StsEndpointFollowsTheProfileRegion) {
+TEST_F(AwsChainTest, StsEndpointFollowsTheProfileRegion) {
   WriteConfigFile("[default]\nregion = ap-northeast-1\n");
   Result<StsEndpoint> e = StsEndpointForEnvironment(env_);
   ASSERT_TRUE(e.ok());
@@ -386,7 +386,7 @@ TEST_F(ChainTest, StsEndpointFollowsTheProfileRegion) {
   EXPECT_EQ(StsEndpointForEnvironment(env_)->url, sts_->Origin());
 }
 
-TEST(SharedConfig, SplitCommandLineLikeAShell) {
+TEST(AwsSharedConfig, SplitCommandLineLikeAShell) {
   auto split = [](std::string_view s) {
     Result<std::vector<std::string>> r = SplitCommandLine(s);
     return r.ok() ? r.value() : std::vector<std::string>{"ERROR"};
@@ -397,7 +397,7 @@ TEST(SharedConfig, SplitCommandLineLikeAShell) {
   EXPECT_EQ(split("'open"), std::vector<std::string>{"ERROR"});
 }
 
-TEST(SharedConfig, IniSections) {
+TEST(AwsSharedConfig, IniSections) {
   auto ini = ParseIni("[a]\nk = v = w\n; c\n  nested = x\n[broken\nz = 1\n[b]\nK: V\n");
   EXPECT_EQ(ini["a"]["k"], "v = w");
   EXPECT_EQ(ini["a"].count("nested"), 0u);

@@ -13,7 +13,7 @@ namespace {
 
 using nlohmann::json;
 
-TEST(Http, SendsMethodHeadersAndBodyAndReadsTheAnswer) {
+TEST(AwsHttp, SendsMethodHeadersAndBodyAndReadsTheAnswer) {
   testing::LocalServer server("fake_metadata.py", {});
   ASSERT_TRUE(server.ok());
   auto client = NewCurlHttpClient(HttpSettings{});
@@ -33,7 +33,7 @@ TEST(Http, SendsMethodHeadersAndBodyAndReadsTheAnswer) {
   EXPECT_FALSE(headers.count("Expect"));
 }
 
-TEST(Http, AnErrorStatusIsAResponseNotAnError) {
+TEST(AwsHttp, AnErrorStatusIsAResponseNotAnError) {
   testing::LocalServer server("fake_metadata.py", {});
   ASSERT_TRUE(server.ok());
   auto client = NewCurlHttpClient(HttpSettings{});
@@ -43,7 +43,7 @@ TEST(Http, AnErrorStatusIsAResponseNotAnError) {
   EXPECT_EQ(response->body, "not found");
 }
 
-TEST(Http, TimeoutNamesTheHost) {
+TEST(AwsHttp, TimeoutNamesTheHost) {
   testing::LocalServer server("fake_metadata.py", {});
   ASSERT_TRUE(server.ok());
   auto client = NewCurlHttpClient(HttpSettings{});
@@ -56,7 +56,7 @@ TEST(Http, TimeoutNamesTheHost) {
       << response.status().message();
 }
 
-TEST(Http, RefusedConnectionNamesTheHost) {
+TEST(AwsHttp, RefusedConnectionNamesTheHost) {
   auto client = NewCurlHttpClient(HttpSettings{});
   int port = slipway::testing::FreePort();
   Result<HttpResponse> response = client->Send(HttpRequest{"GET", "http://127.0.0.1:" + std::to_string(port), {}, ""});
@@ -65,14 +65,14 @@ TEST(Http, RefusedConnectionNamesTheHost) {
   EXPECT_TRUE(StartsWith(response.status().message(), "request to '127.0.0.1': ")) << response.status().message();
 }
 
-TEST(Http, RejectsOtherSchemes) {
+TEST(AwsHttp, RejectsOtherSchemes) {
   auto client = NewCurlHttpClient(HttpSettings{});
   Result<HttpResponse> response = client->Send(HttpRequest{"GET", "file:///etc/passwd", {}, ""});
   ASSERT_FALSE(response.ok());
   EXPECT_EQ(response.status().code(), StatusCode::kInvalidArgument);
 }
 
-TEST(Http, GoesThroughTheProxyOfTheEnvironmentSnapshot) {
+TEST(AwsHttp, GoesThroughTheProxyOfTheEnvironmentSnapshot) {
   testing::LocalServer proxy("fake_metadata.py", {});
   ASSERT_TRUE(proxy.ok());
   auto client = NewCurlHttpClient(HttpSettings::FromEnvironment({{"http_proxy", proxy.Origin()}}));
@@ -81,7 +81,7 @@ TEST(Http, GoesThroughTheProxyOfTheEnvironmentSnapshot) {
   EXPECT_EQ(json::parse(response->body)["path"], "http://sts.example.invalid/echo");
 }
 
-TEST(Http, NeverProxiesLoopbackOrMetadataAddresses) {
+TEST(AwsHttp, NeverProxiesLoopbackOrMetadataAddresses) {
   testing::LocalServer server("fake_metadata.py", {});
   ASSERT_TRUE(server.ok());
   // A proxy that does not exist: any request sent to it would fail.
@@ -92,7 +92,7 @@ TEST(Http, NeverProxiesLoopbackOrMetadataAddresses) {
   EXPECT_EQ(response->status, 200);
 }
 
-TEST(Http, SettingsComeFromTheSnapshot) {
+TEST(AwsHttp, SettingsComeFromTheSnapshot) {
   HttpSettings s = HttpSettings::FromEnvironment({{"HTTPS_PROXY", "http://p:3128"},
                                                   {"ALL_PROXY", "http://all:1"},
                                                   {"no_proxy", ".internal"},

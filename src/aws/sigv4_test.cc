@@ -28,7 +28,7 @@ int64_t ParseAmzDate(const std::string& s) {
 
 // --- AWS's published SigV4 test suite (tests/aws/sigv4_suite.json). ---
 
-TEST(Sigv4Suite, AllVectorsPass) {
+TEST(AwsSigv4Suite, AllVectorsPass) {
   std::ifstream in(SourcePath("tests/aws/sigv4_suite.json"));
   ASSERT_TRUE(in) << "missing tests/aws/sigv4_suite.json";
   json suite = json::parse(in);
@@ -86,14 +86,14 @@ TEST(Sigv4Suite, AllVectorsPass) {
 
 // Vectors of the AWS suite that the npm package leaves out (get-space,
 // get-utf8), checked against the values AWS published for them.
-TEST(Sigv4Suite, SpaceAndUtf8InPath) {
+TEST(AwsSigv4Suite, SpaceAndUtf8InPath) {
   EXPECT_EQ(CanonicalUri("/example space/", false), "/example%20space/");
   EXPECT_EQ(CanonicalUri("/\xe1\x88\xb4", false), "/%E1%88%B4");
 }
 
 // --- The pieces. ---
 
-TEST(Sigv4, NormalizePathFoldsDotsAndSlashes) {
+TEST(AwsSigv4, NormalizePathFoldsDotsAndSlashes) {
   EXPECT_EQ(NormalizePath(""), "/");
   EXPECT_EQ(NormalizePath("/"), "/");
   EXPECT_EQ(NormalizePath("//"), "/");
@@ -104,27 +104,27 @@ TEST(Sigv4, NormalizePathFoldsDotsAndSlashes) {
   EXPECT_EQ(NormalizePath("/a%2F..%2Fb"), "/a%2F..%2Fb");
 }
 
-TEST(Sigv4, NonS3PathsAreEncodedTwiceS3PathsAreNot) {
+TEST(AwsSigv4, NonS3PathsAreEncodedTwiceS3PathsAreNot) {
   EXPECT_EQ(CanonicalUri("/a%20b/c", false), "/a%2520b/c");
   EXPECT_EQ(CanonicalUri("/a%20b//c/../d", true), "/a%20b//c/../d");
   EXPECT_EQ(CanonicalUri("", true), "/");
 }
 
-TEST(Sigv4, QueryIsSortedByEncodedKeyThenValue) {
+TEST(AwsSigv4, QueryIsSortedByEncodedKeyThenValue) {
   EXPECT_EQ(CanonicalQueryString({{"b", "2"}, {"a", "z"}, {"a", "y"}, {"", "e"}, {"k", ""}}), "=e&a=y&a=z&b=2&k=");
   // "a" sorts before "a-b" even though "a=" > "a-" as strings.
   EXPECT_EQ(CanonicalQueryString({{"a-b", "1"}, {"a", "2"}}), "a=2&a-b=1");
   EXPECT_EQ(CanonicalQueryString({{"k y", "v+w/x"}}), "k%20y=v%2Bw%2Fx");
 }
 
-TEST(Sigv4, HeadersAreLowerCasedTrimmedCollapsedAndMerged) {
+TEST(AwsSigv4, HeadersAreLowerCasedTrimmedCollapsedAndMerged) {
   auto [block, signed_headers] =
       CanonicalHeaders({{"X-B", "  two \t  words  "}, {"x-a", "1"}, {"X-A", "2"}, {"Empty", ""}});
   EXPECT_EQ(block, "empty:\nx-a:1,2\nx-b:two words\n");
   EXPECT_EQ(signed_headers, "empty;x-a;x-b");
 }
 
-TEST(Sigv4, SigningKeyIsCached) {
+TEST(AwsSigv4, SigningKeyIsCached) {
   std::string a = DeriveSigningKey("secret-for-cache-test", "20240101", "eu-west-1", "sts");
   uint64_t hits = TEST_SigningKeyCacheHits();
   std::string b = DeriveSigningKey("secret-for-cache-test", "20240101", "eu-west-1", "sts");
@@ -138,7 +138,7 @@ TEST(Sigv4, SigningKeyIsCached) {
             "f4780e2d9f65fa895f9c67b32ce1baf0b0d8a43505a000a1a9e090d414db404d");
 }
 
-TEST(Sigv4, TokenAndContentShaHeadersAreAddedAndSigned) {
+TEST(AwsSigv4, TokenAndContentShaHeadersAreAddedAndSigned) {
   SigningRequest request{"POST", "https://sts.eu-west-1.amazonaws.com/", {}, {{"Content-Type", "x"}}, "body"};
   Credentials creds{"AKID", "SECRET", "TOKEN", 0};
   SigningOptions options{"eu-west-1", "sts", 1700000000000};
@@ -156,7 +156,7 @@ TEST(Sigv4, TokenAndContentShaHeadersAreAddedAndSigned) {
   EXPECT_TRUE(EndsWith(out->canonical_request, "\nUNSIGNED-PAYLOAD"));
 }
 
-TEST(Sigv4, RejectsMissingInputsWithAClearMessage) {
+TEST(AwsSigv4, RejectsMissingInputsWithAClearMessage) {
   SigningRequest request{"GET", "https://example.com/", {}, {}, ""};
   Result<SignedRequest> out = SignRequest(request, Credentials{}, SigningOptions{"us-east-1", "s3", 0});
   ASSERT_FALSE(out.ok());
@@ -375,7 +375,7 @@ Result<SignedRequest> SignLikeDescription(const json& r, const std::string& body
   return SignRequest(request, creds, options);
 }
 
-TEST(Sigv4Botocore, AgreesOnGeneratedRequests) {
+TEST(AwsSigv4Botocore, AgreesOnGeneratedRequests) {
   constexpr int kHeaderRequests = 1000;
   constexpr int kPresignRequests = 250;
   slipway::testing::TempDir dir;

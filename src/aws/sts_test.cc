@@ -42,7 +42,7 @@ json FakeStsConfig(int fail_first = 0) {
 
 // One fake STS for the suite (starting one takes a good fraction of a
 // second); a test that needs another configuration starts its own.
-class StsTest : public ::testing::Test {
+class AwsStsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { shared_ = new testing::FakeSts(FakeStsConfig()); }
   static void TearDownTestSuite() {
@@ -80,9 +80,9 @@ class StsTest : public ::testing::Test {
   std::unique_ptr<HttpClient> http_;
   std::unique_ptr<StsClient> client_;
 };
-testing::FakeSts* StsTest::shared_ = nullptr;
+testing::FakeSts* AwsStsTest::shared_ = nullptr;
 
-TEST_F(StsTest, AssumeRoleGivesWorkingCredentials) {
+TEST_F(AwsStsTest, AssumeRoleGivesWorkingCredentials) {
   Start();
   int64_t before = NowMs();
   Result<Credentials> creds = client_->AssumeRole(kEngine, {kDeploy, MakeSessionName("prod", "42"), "", 1800});
@@ -102,7 +102,7 @@ TEST_F(StsTest, AssumeRoleGivesWorkingCredentials) {
   EXPECT_EQ(log[0]["caller"], "arn:aws:iam::111111111111:user/engine");
 }
 
-TEST_F(StsTest, AccessDeniedIsOneSentenceNamingTheRole) {
+TEST_F(AwsStsTest, AccessDeniedIsOneSentenceNamingTheRole) {
   Start();
   Result<Credentials> creds = client_->AssumeRole(kEngine, {kDenied, "slipway-prod-1", "", 0});
   ASSERT_FALSE(creds.ok());
@@ -114,7 +114,7 @@ TEST_F(StsTest, AccessDeniedIsOneSentenceNamingTheRole) {
   EXPECT_EQ(NewLog().size(), 1u) << "a refusal is not retried";
 }
 
-TEST_F(StsTest, ExpiredBaseTokenIsOneSentenceNamingTheRole) {
+TEST_F(AwsStsTest, ExpiredBaseTokenIsOneSentenceNamingTheRole) {
   Start();
   Result<Credentials> creds = client_->AssumeRole(kExpired, {kDeploy, "slipway-prod-1", "", 0});
   ASSERT_FALSE(creds.ok());
@@ -124,7 +124,7 @@ TEST_F(StsTest, ExpiredBaseTokenIsOneSentenceNamingTheRole) {
             "request is expired");
 }
 
-TEST_F(StsTest, WrongSecretFailsBotocoreSignatureCheck) {
+TEST_F(AwsStsTest, WrongSecretFailsBotocoreSignatureCheck) {
   Start();
   Credentials wrong = kEngine;
   wrong.secret_access_key = "not-the-secret";
@@ -137,7 +137,7 @@ TEST_F(StsTest, WrongSecretFailsBotocoreSignatureCheck) {
       << creds.status().message();
 }
 
-TEST_F(StsTest, ExternalIdIsSent) {
+TEST_F(AwsStsTest, ExternalIdIsSent) {
   Start();
   Result<Credentials> without = client_->AssumeRole(kEngine, {kWithExternalId, "slipway-a-1", "", 0});
   EXPECT_EQ(without.status().code(), StatusCode::kPermissionDenied);
@@ -145,7 +145,7 @@ TEST_F(StsTest, ExternalIdIsSent) {
   EXPECT_TRUE(with.ok()) << with.status().ToString();
 }
 
-TEST_F(StsTest, BadDurationIsAValidationError) {
+TEST_F(AwsStsTest, BadDurationIsAValidationError) {
   Start();
   Result<Credentials> creds = client_->AssumeRole(kEngine, {kDeploy, "slipway-a-1", "", 60});
   ASSERT_FALSE(creds.ok());
@@ -155,14 +155,14 @@ TEST_F(StsTest, BadDurationIsAValidationError) {
                          "ValidationError: 1 validation error detected"));
 }
 
-TEST_F(StsTest, ServerErrorsAreRetried) {
+TEST_F(AwsStsTest, ServerErrorsAreRetried) {
   Start(/*fail_first=*/2);
   Result<Credentials> creds = client_->AssumeRole(kEngine, {kDeploy, "slipway-a-1", "", 0});
   EXPECT_TRUE(creds.ok()) << creds.status().ToString();
   EXPECT_EQ(NewLog().size(), 3u);
 }
 
-TEST_F(StsTest, WebIdentity) {
+TEST_F(AwsStsTest, WebIdentity) {
   Start();
   Result<Credentials> creds =
       client_->AssumeRoleWithWebIdentity({kWebRole, "slipway-web-1", "", 0}, "good-oidc-token\n");
@@ -177,7 +177,7 @@ TEST_F(StsTest, WebIdentity) {
             "retrieve verification key from your identity provider");
 }
 
-TEST(Sts, UnreachableEndpointNamesRoleAndHost) {
+TEST(AwsSts, UnreachableEndpointNamesRoleAndHost) {
   auto http = NewCurlHttpClient(HttpSettings{});
   StsOptions options;
   options.endpoint = StsEndpoint{"http://127.0.0.1:" + std::to_string(slipway::testing::FreePort()), "us-east-1"};
@@ -192,7 +192,7 @@ TEST(Sts, UnreachableEndpointNamesRoleAndHost) {
       << creds.status().message();
 }
 
-TEST(Sts, EndpointResolution) {
+TEST(AwsSts, EndpointResolution) {
   auto url = [](const EnvMap& env, std::string_view region) {
     Result<StsEndpoint> e = ResolveStsEndpoint(env, region);
     return e.ok() ? e->url + " " + e->signing_region : e.status().message();
@@ -209,7 +209,7 @@ TEST(Sts, EndpointResolution) {
             "AWS_ENDPOINT_URL_STS='localhost:9' is not an http(s) URL");
 }
 
-TEST(Sts, SessionNames) {
+TEST(AwsSts, SessionNames) {
   EXPECT_EQ(MakeSessionName("prod", "42"), "slipway-prod-42");
   EXPECT_EQ(MakeSessionName("eu west/prod!", "run 7"), "slipway-eu-west-prod--run-7");
   EXPECT_EQ(SanitizeSessionName("a_b+c=d,e.f@g-h"), "a_b+c=d,e.f@g-h");
@@ -220,7 +220,7 @@ TEST(Sts, SessionNames) {
   EXPECT_EQ(MakeSessionName("x", std::string(100, 'r')).size(), 64u);
 }
 
-TEST(Xml, ParsesAwsAnswers) {
+TEST(AwsXml, ParsesAwsAnswers) {
   Result<XmlElement> doc = ParseXml(
       "<?xml version=\"1.0\"?>\n<!-- c -->\n<a:Root xmlns:a=\"urn:x\" attr='x>y'><a:Item>one &amp; &lt;two&gt; "
       "&#65;&#x42;&#x1F680;</a:Item><Empty/><C><![CDATA[<raw>&]]></C></a:Root>");
@@ -232,7 +232,7 @@ TEST(Xml, ParsesAwsAnswers) {
   EXPECT_EQ(doc->Find({"Missing", "X"}), nullptr);
 }
 
-TEST(Xml, RejectsMalformedDocuments) {
+TEST(AwsXml, RejectsMalformedDocuments) {
   for (const char* bad : {"", "<a>", "<a></b>", "<a>&bogus;</a>", "<a>&#0;</a>", "<a></a><b/>",
                           "<!DOCTYPE a [<!ENTITY x 'y'>]><a>&x;</a>", "<a b=c/>"}) {
     EXPECT_FALSE(ParseXml(bad).ok()) << bad;
@@ -242,7 +242,7 @@ TEST(Xml, RejectsMalformedDocuments) {
   EXPECT_FALSE(ParseXml(deep).ok());
 }
 
-TEST(Timestamp, ParsesTheFormsAwsWrites) {
+TEST(AwsTimestamp, ParsesTheFormsAwsWrites) {
   EXPECT_EQ(ParseIso8601("1970-01-01T00:00:00Z").value(), 0);
   EXPECT_EQ(ParseIso8601("2024-05-01T12:00:00Z").value(), 1714564800000);
   EXPECT_EQ(ParseIso8601("2024-05-01T14:00:00.250+02:00").value(), 1714564800250);
