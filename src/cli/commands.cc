@@ -9,6 +9,8 @@
 #include <iostream>
 
 #include "cli/buildspec_command.h"
+#include "cli/client_command.h"
+#include "cli/serve_command.h"
 #include "cli/json.h"
 #include "pipeline/pipeline.h"
 #include "util/clock.h"
@@ -325,6 +327,13 @@ const std::vector<Command>& Commands() {
       {"logs", "print a run's log", LogsCommand},
       {"buildspec", "run an AWS CodeBuild buildspec locally (buildspec run FILE)", BuildspecCommand},
       {"demo", "build a demo code repo and settings repo and deploy two environments", DemoCommand},
+      {"serve", "run the engine: triggers, the run queue, the HTTP API", ServeCommand},
+      {"trigger", "ask the daemon to run an environment (trigger ENV [--wait])", TriggerCommand},
+      {"cancel", "cancel a queued or running run (cancel RUN)", CancelCommand},
+      {"rollback", "re-deploy an earlier run and hold there (rollback ENV [--to RUN])", RollbackCommand},
+      {"pause", "pause automatic triggers of an environment", PauseCommand},
+      {"resume", "end a pause or a rollback's hold", ResumeCommand},
+      {"token", "create, list or revoke API tokens (token create --role R)", TokenCommand},
   };
   return kCommands;
 }

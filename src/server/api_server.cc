@@ -1,0 +1,778 @@
+#include "server/api_server.h"
+
+#include <fcntl.h>
+#include <httplib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "server/auth.h"
+#include "triggers/webhook.h"
+#include "util/clock.h"
+#include "util/fs.h"
+#include "util/strings.h"
+
+namespace slipway {
+
+namespace {
+
+using nlohmann::json;
+
+// --- JSON forms (the field names of `slipway show --json`) ---
+
+json StepJson(const StepRecord& s) {
+  json j;
+  j["index"] = s.index;
+  j["name"] = s.name;
+  j["status"] = StepStatusName(s.status);
+  j["exit_code"] = s.exit_code ? json(*s.exit_code) : json(nullptr);
+  j["started_ms"] = s.started_ms;
+  j["duration_ms"] = s.duration_ms;
+  return j;
+}
+
+json RunJson(const RunRecord& r, bool with_steps) {
+  json j;
+  j["id"] = r.id;
+  j["environment"] = r.environment;
+  j["kind"] = r.kind;
+  j["status"] = RunStatusName(r.status);
+  j["trigger"] = r.trigger;
+  j["actor"] = r.actor;
+  j["settings_commit"] = r.settings_commit;
+  j["code_url"] = r.code_url;
+  j["code_ref"] = r.code_ref;
+  j["code_commit"] = r.code_commit;
+  j["branch_pin"] = r.branch_pin;
+  j["requested_ref"] = r.requested_ref;
+  j["created_ms"] = r.created_ms;
+  j["started_ms"] = r.started_ms;
+  j["finished_ms"] = r.finished_ms;
+  j["duration_ms"] = r.finished_ms > 0 && r.started_ms > 0 ? r.finished_ms - r.started_ms : 0;
+  j["error"] = r.error;
+  j["log"] = "/api/v1/runs/" + std::to_string(r.id) + "/log";
+  if (with_steps) {
+    if (!r.exported_json.empty()) j["exported_variables"] = json::parse(r.exported_json, nullptr, false);
+    json steps = json::array();
+    for (const auto& s : r.steps) steps.push_back(StepJson(s));
+    j["steps"] = steps;
+  }
+  return j;
+}
+
+json DeploymentJson(const std::optional<Deployment>& d) {
+  if (!d) return nullptr;
+  json j;
+  j["run_id"] = d->run_id;
+  j["settings_commit"] = d->settings_commit;
+  j["code_url"] = d->code_url;
+  j["code_ref"] = d->code_ref;
+  j["code_commit"] = d->code_commit;
+  j["deployed_ms"] = d->deployed_ms;
+  return j;
+}
+
+json EnvironmentJson(const EnvironmentView& v) {
+  json j;
+  j["name"] = v.name;
+  j["state"] = v.state;
+  j["paused"] = v.paused;
+  j["held_run_id"] = v.held_run_id ? json(v.held_run_id) : json(nullptr);
+  j["paused_by"] = v.paused_by;
+  j["paused_ms"] = v.paused_ms;
+  j["running_run_id"] = v.running_run_id ? json(v.running_run_id) : json(nullptr);
+  j["queued_runs"] = v.queued_runs;
+  j["sync"] = SyncStatusName(v.sync);
+  j["sync_reason"] = v.sync_reason;
+  j["sync_checked_ms"] = v.sync_checked_ms;
+  j["deployed"] = DeploymentJson(v.deployed);
+  json desired;
+  desired["settings_commit"] = v.desired_settings_commit;
+  desired["code_ref"] = v.desired_code_ref;
+  desired["code_commit"] = v.desired_code_commit;
+  j["desired"] = v.sync_checked_ms ? desired : json(nullptr);
+  json triggers;
+  triggers["push"] = v.push;
+  triggers["poll_ms"] = v.poll_ms;
+  triggers["evaluated_commit"] = v.evaluated_commit;
+  triggers["error"] = v.trigger_error;
+  triggers["error_ms"] = v.trigger_error_ms;
+  triggers["schedule"] = v.schedule;
+  triggers["next_schedule_ms"] = v.next_schedule_ms;
+  j["triggers"] = triggers;
+  j["last_run"] = v.last_run ? RunJson(*v.last_run, false) : json(nullptr);
+  return j;
+}
+
+// --- Answers ---
+
+void SendJson(httplib::Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(2) + "\n", "application/json");
+}
+
+void SendError(httplib::Response& res, int status, const std::string& message) {
+  const char* code = "internal";
+  switch (status) {
+    case 400:
+      code = "bad_request";
+      break;
+    case 401:
+      code = "unauthorized";
+      break;
+    case 403:
+      code = "forbidden";
+      break;
+    case 404:
+      code = "not_found";
+      break;
+    case 405:
+      code = "method_not_allowed";
+      break;
+    case 409:
+      code = "conflict";
+      break;
+    case 411:
+      code = "length_required";
+      break;
+    case 413:
+      code = "payload_too_large";
+      break;
+    case 503:
+      code = "unavailable";
+      break;
+    default:
+      break;
+  }
+  json j;
+  j["error"] = code;
+  j["message"] = message;
+  SendJson(res, status, j);
+  if (status == 401) res.set_header("WWW-Authenticate", "Bearer");
+}
+
+int HttpStatusOf(const Status& status) {
+  switch (status.code()) {
+    case StatusCode::kOk:
+      return 200;
+    case StatusCode::kInvalidArgument:
+      return 400;
+    case StatusCode::kNotFound:
+      return 404;
+    case StatusCode::kPermissionDenied:
+      return 403;
+    case StatusCode::kFailed:
+    case StatusCode::kAlreadyExists:
+      return 409;
+    case StatusCode::kTimeout:
+    case StatusCode::kCancelled:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+void SendStatus(httplib::Response& res, const Status& status) {
+  SendError(res, HttpStatusOf(status), status.message());
+}
+
+// A query parameter as an integer; false (and a 400 sent) when malformed.
+bool IntParam(const httplib::Request& req, httplib::Response& res, const char* name, int64_t* out) {
+  if (!req.has_param(name)) return true;
+  std::string text = req.get_param_value(name);
+  char* end = nullptr;
+  errno = 0;
+  long long v = std::strtoll(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno != 0 || v < 0) {
+    SendError(res, 400,
+              "query parameter '" + std::string(name) + "' must be a non-negative integer, got '" + text + "'");
+    return false;
+  }
+  *out = v;
+  return true;
+}
+
+// The request body as a JSON object; an empty body is {}. false (and a 400
+// sent) otherwise.
+bool BodyObject(const httplib::Request& req, httplib::Response& res, json* out) {
+  if (Trim(req.body).empty()) {
+    *out = json::object();
+    return true;
+  }
+  json j = json::parse(req.body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    SendError(res, 400, "the request body must be a JSON object");
+    return false;
+  }
+  *out = std::move(j);
+  return true;
+}
+
+Result<std::string> ReadSecret(const WebhookSecret& secret, const std::string& hook) {
+  if (!secret.secret_env.empty()) {
+    const char* value = std::getenv(secret.secret_env.c_str());
+    if (value == nullptr || *value == '\0') {
+      return Failed("the secret of webhook '" + hook + "' is missing: environment variable " + secret.secret_env +
+                    " is not set");
+    }
+    return std::string(value);
+  }
+  SLIPWAY_ASSIGN_OR_RETURN(std::string text, ReadFileLimited(secret.secret_file, 64 * 1024));
+  // A trailing newline (echo secret > file) is not part of the secret.
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  if (text.empty()) return Failed("the secret file of webhook '" + hook + "' is empty: " + secret.secret_file);
+  return text;
+}
+
+// --- Live logs ---
+
+constexpr size_t kLogChunk = 64 * 1024;
+
+// Appends lines as one Server-Sent Event whose id is the byte offset after
+// them. Carriage returns are dropped: SSE would read them as line ends.
+void AppendEvent(std::string_view text, int64_t end_offset, std::string* out) {
+  *out += "id: " + std::to_string(end_offset) + "\n";
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t nl = text.find('\n', start);
+    size_t end = nl == std::string_view::npos ? text.size() : nl;
+    *out += "data: ";
+    for (size_t i = start; i < end; ++i) {
+      if (text[i] != '\r') *out += text[i];
+    }
+    *out += '\n';
+    start = end + 1;
+  }
+  *out += '\n';
+}
+
+}  // namespace
+
+Status ParseListenAddress(const std::string& listen, std::string* host, int* port) {
+  size_t colon = listen.rfind(':');
+  auto bad = [&] {
+    return InvalidArgument("listen address '" + listen + "' is not HOST:PORT (e.g. 127.0.0.1:8080, [::1]:8080, :8080)");
+  };
+  if (colon == std::string::npos) return bad();
+  std::string h = listen.substr(0, colon);
+  std::string p = listen.substr(colon + 1);
+  if (p.empty() || p.size() > 5 || !std::all_of(p.begin(), p.end(), ::isdigit)) return bad();
+  int n = std::stoi(p);
+  if (n > 65535) return bad();
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  if (h.empty()) h = "0.0.0.0";
+  *host = h;
+  *port = n;
+  return Status::Ok();
+}
+
+struct ApiServer::Impl {
+  Daemon& daemon;
+  ApiServerOptions options;
+  httplib::Server server;
+  std::string host;
+  int port = 0;
+  std::atomic<bool> stopping{false};
+
+  Impl(Daemon& d, ApiServerOptions o) : daemon(d), options(std::move(o)) {}
+
+  // The token of the request, checked against `need`. Sends 401/403 and
+  // returns nullopt when it does not do.
+  std::optional<TokenRecord> Authorize(const httplib::Request& req, httplib::Response& res, TokenRole need) {
+    std::string header = req.get_header_value("Authorization");
+    if (header.empty()) {
+      SendError(res, 401,
+                "missing bearer token: send 'Authorization: Bearer TOKEN' (create one with 'slipway token create')");
+      return std::nullopt;
+    }
+    if (!StartsWith(header, "Bearer ") && !StartsWith(header, "bearer ")) {
+      SendError(res, 401, "the Authorization header must be 'Bearer TOKEN'");
+      return std::nullopt;
+    }
+    std::string token(Trim(std::string_view(header).substr(7)));
+    Result<std::optional<TokenRecord>> found = daemon.store().FindToken(HashToken(token));
+    if (!found.ok()) {
+      SendError(res, 500, found.status().message());
+      return std::nullopt;
+    }
+    if (!found->has_value()) {
+      SendError(res, 401, "unknown or revoked token");
+      return std::nullopt;
+    }
+    const TokenRecord& t = **found;
+    if (static_cast<int>(t.role) < static_cast<int>(need)) {
+      SendError(res, 403,
+                std::string("this needs the ") + TokenRoleName(need) + " role; token '" + ActorOf(t) + "' is a " +
+                    TokenRoleName(t.role));
+      return std::nullopt;
+    }
+    return t;
+  }
+
+  // For actions: authorised and the engine is not shutting down.
+  std::optional<TokenRecord> AuthorizeAction(const httplib::Request& req, httplib::Response& res, TokenRole need) {
+    std::optional<TokenRecord> t = Authorize(req, res, need);
+    if (t && daemon.stopping()) {
+      SendError(res, 503, "the engine is shutting down; try again once it is back");
+      return std::nullopt;
+    }
+    return t;
+  }
+
+  void Routes();
+  void Webhook(const httplib::Request& req, httplib::Response& res);
+  void Runs(const httplib::Request& req, httplib::Response& res);
+  void Log(const httplib::Request& req, httplib::Response& res, int64_t id);
+  void Follow(const httplib::Request& req, httplib::Response& res, const RunRecord& run, int64_t offset);
+};
+
+void ApiServer::Impl::Routes() {
+  httplib::Server& s = server;
+
+  s.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
+    json j;
+    j["status"] = daemon.stopping() ? "stopping" : "ok";
+    SendJson(res, daemon.stopping() ? 503 : 200, j);
+  });
+
+  s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(daemon.MetricsText(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+
+  s.Get("/api/v1/environments", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!Authorize(req, res, TokenRole::kViewer)) return;
+    Result<std::vector<EnvironmentView>> views = daemon.Environments();
+    if (!views.ok()) return SendStatus(res, views.status());
+    json arr = json::array();
+    for (const auto& v : *views) arr.push_back(EnvironmentJson(v));
+    json j;
+    j["environments"] = arr;
+    SendJson(res, 200, j);
+  });
+
+  s.Get(R"(/api/v1/environments/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!Authorize(req, res, TokenRole::kViewer)) return;
+    Result<EnvironmentView> view = daemon.Environment(req.matches[1]);
+    if (!view.ok()) return SendStatus(res, view.status());
+    SendJson(res, 200, EnvironmentJson(*view));
+  });
+
+  s.Post(R"(/api/v1/environments/([^/]+)/trigger)", [this](const httplib::Request& req, httplib::Response& res) {
+    std::optional<TokenRecord> token = AuthorizeAction(req, res, TokenRole::kOperator);
+    if (!token) return;
+    json body;
+    if (!BodyObject(req, res, &body)) return;
+    TriggerRequest request;
+    request.environment = req.matches[1];
+    request.trigger = "manual";
+    request.actor = ActorOf(*token);
+    if (body.contains("ref")) {
+      if (!body["ref"].is_string()) return SendError(res, 400, "'ref' must be a string");
+      request.ref = body["ref"].get<std::string>();
+    }
+    Result<TriggerResult> r = daemon.Trigger(request);
+    if (!r.ok()) return SendStatus(res, r.status());
+    json j;
+    j["run_id"] = r->run_id;
+    j["coalesced"] = r->coalesced;
+    j["run"] = "/api/v1/runs/" + std::to_string(r->run_id);
+    SendJson(res, 202, j);
+  });
+
+  s.Post(R"(/api/v1/environments/([^/]+)/rollback)", [this](const httplib::Request& req, httplib::Response& res) {
+    std::optional<TokenRecord> token = AuthorizeAction(req, res, TokenRole::kOperator);
+    if (!token) return;
+    json body;
+    if (!BodyObject(req, res, &body)) return;
+    int64_t to = 0;
+    if (body.contains("to")) {
+      if (!body["to"].is_number_integer() || body["to"].get<int64_t>() <= 0) {
+        return SendError(res, 400, "'to' must be a run id");
+      }
+      to = body["to"].get<int64_t>();
+    }
+    Result<TriggerResult> r = daemon.Rollback(req.matches[1], to, ActorOf(*token));
+    if (!r.ok()) return SendStatus(res, r.status());
+    Result<RunRecord> run = daemon.store().GetRun(r->run_id);
+    json j;
+    j["run_id"] = r->run_id;
+    j["run"] = "/api/v1/runs/" + std::to_string(r->run_id);
+    Result<EnvironmentView> view = daemon.Environment(req.matches[1]);
+    if (view.ok()) {
+      j["held_run_id"] = view->held_run_id;
+      j["state"] = view->state;
+    }
+    SendJson(res, 202, j);
+  });
+
+  for (const char* action : {"pause", "resume"}) {
+    std::string pattern = std::string(R"(/api/v1/environments/([^/]+)/)") + action;
+    bool pause = std::string(action) == "pause";
+    s.Post(pattern, [this, pause](const httplib::Request& req, httplib::Response& res) {
+      std::optional<TokenRecord> token = AuthorizeAction(req, res, TokenRole::kOperator);
+      if (!token) return;
+      std::string name = req.matches[1];
+      Status st = pause ? daemon.Pause(name, ActorOf(*token)) : daemon.Resume(name, ActorOf(*token));
+      if (!st.ok()) return SendStatus(res, st);
+      Result<EnvironmentView> view = daemon.Environment(name);
+      if (!view.ok()) return SendStatus(res, view.status());
+      SendJson(res, 200, EnvironmentJson(*view));
+    });
+  }
+
+  s.Get("/api/v1/runs", [this](const httplib::Request& req, httplib::Response& res) { Runs(req, res); });
+
+  s.Get(R"(/api/v1/runs/(\d+))", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!Authorize(req, res, TokenRole::kViewer)) return;
+    Result<RunRecord> run = daemon.store().GetRun(std::stoll(req.matches[1]));
+    if (!run.ok()) return SendStatus(res, run.status());
+    SendJson(res, 200, RunJson(*run, true));
+  });
+
+  s.Get(R"(/api/v1/runs/(\d+)/log)", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!Authorize(req, res, TokenRole::kViewer)) return;
+    Log(req, res, std::stoll(req.matches[1]));
+  });
+
+  s.Post(R"(/api/v1/runs/(\d+)/cancel)", [this](const httplib::Request& req, httplib::Response& res) {
+    std::optional<TokenRecord> token = Authorize(req, res, TokenRole::kOperator);
+    if (!token) return;
+    int64_t id = std::stoll(req.matches[1]);
+    Status st = daemon.Cancel(id, ActorOf(*token));
+    if (!st.ok()) return SendStatus(res, st);
+    Result<RunRecord> run = daemon.store().GetRun(id);
+    if (!run.ok()) return SendStatus(res, run.status());
+    SendJson(res, 202, RunJson(*run, false));
+  });
+
+  s.Post("/api/v1/reload", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!AuthorizeAction(req, res, TokenRole::kAdmin)) return;
+    Status st = daemon.Reload();
+    if (!st.ok()) {
+      return SendError(res, st.code() == StatusCode::kInvalidArgument ? 400 : HttpStatusOf(st),
+                       "the new config was refused and the running one kept: " + st.message());
+    }
+    json j;
+    j["reloaded"] = daemon.config()->path;
+    j["environments"] = daemon.config()->EnvironmentNames();
+    SendJson(res, 200, j);
+  });
+
+  s.Get("/api/v1/tokens", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!Authorize(req, res, TokenRole::kAdmin)) return;
+    Result<std::vector<TokenRecord>> tokens = daemon.store().ListTokens();
+    if (!tokens.ok()) return SendStatus(res, tokens.status());
+    json arr = json::array();
+    for (const auto& t : *tokens) {
+      arr.push_back({{"id", t.id}, {"name", t.name}, {"role", TokenRoleName(t.role)}, {"created_ms", t.created_ms}});
+    }
+    SendJson(res, 200, json{{"tokens", arr}});
+  });
+
+  s.Post("/api/v1/tokens", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!Authorize(req, res, TokenRole::kAdmin)) return;
+    json body;
+    if (!BodyObject(req, res, &body)) return;
+    TokenRole role = TokenRole::kViewer;
+    if (!body.contains("role") || !body["role"].is_string() ||
+        !ParseTokenRole(body["role"].get<std::string>(), &role)) {
+      return SendError(res, 400, "'role' must be one of viewer, operator, admin");
+    }
+    std::string name = body.contains("name") && body["name"].is_string() ? body["name"].get<std::string>() : "";
+    Result<CreatedToken> created = CreateToken(daemon.store(), role, name);
+    if (!created.ok()) return SendStatus(res, created.status());
+    SendJson(
+        res, 201,
+        json{{"id", created->record.id}, {"name", name}, {"role", TokenRoleName(role)}, {"token", created->token}});
+  });
+
+  s.Delete(R"(/api/v1/tokens/(\d+))", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!Authorize(req, res, TokenRole::kAdmin)) return;
+    Status st = daemon.store().DeleteToken(std::stoll(req.matches[1]));
+    if (!st.ok()) return SendStatus(res, st);
+    res.status = 204;
+  });
+
+  s.Post(R"(/hooks/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) { Webhook(req, res); });
+
+  // cpp-httplib reads a POST without Content-Length until the client closes
+  // the connection, and answers 400 when it does not: say what is missing.
+  s.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
+    if ((req.method == "POST" || req.method == "PUT") && !req.has_header("Content-Length") &&
+        req.get_header_value("Transfer-Encoding").find("chunked") == std::string::npos) {
+      SendError(res, 411, "a " + req.method + " needs a Content-Length header (with curl: add -d '')");
+      return httplib::Server::HandlerResponse::Handled;
+    }
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+
+  // Every answer of 400 and above without a body of its own (unknown
+  // routes, 413 from the body limit) gets the JSON error form.
+  s.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {
+    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
+    if (res.status == 413) {
+      if (StartsWith(req.path, "/hooks/")) daemon.CountWebhook(req.path.substr(7), "too_large");
+      SendError(res, 413, "the request body is larger than " + std::to_string(options.max_body_bytes) + " bytes");
+    } else if (res.status == 404) {
+      SendError(res, 404, "no such endpoint: " + req.method + " " + req.path + " (see doc/api.md)");
+    } else if (res.status == 400) {
+      SendError(res, 400, "the request could not be read");
+    } else {
+      SendError(res, res.status, "the request failed");
+    }
+    return httplib::Server::HandlerResponse::Handled;
+  }));
+
+  s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+    std::string what = "unknown exception";
+    try {
+      std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    SendError(res, 500, "internal error: " + what);
+  });
+}
+
+void ApiServer::Impl::Runs(const httplib::Request& req, httplib::Response& res) {
+  if (!Authorize(req, res, TokenRole::kViewer)) return;
+  RunFilter filter;
+  filter.environment = req.get_param_value("environment");
+  if (req.has_param("status")) {
+    RunStatus status = RunStatus::kQueued;
+    std::string name = req.get_param_value("status");
+    if (!ParseRunStatus(name, &status)) {
+      return SendError(res, 400, "unknown run status '" + name + "'" + DidYouMeanHint(name, RunStatusNames()));
+    }
+    filter.status = status;
+  }
+  int64_t limit = 50, before = 0;
+  if (!IntParam(req, res, "limit", &limit) || !IntParam(req, res, "before", &before)) return;
+  if (limit < 1 || limit > 500) return SendError(res, 400, "'limit' must be between 1 and 500");
+  filter.limit = static_cast<int>(limit);
+  filter.before_id = before;
+  Result<std::vector<RunRecord>> runs = daemon.store().ListRuns(filter);
+  if (!runs.ok()) return SendStatus(res, runs.status());
+  json arr = json::array();
+  for (const auto& r : *runs) arr.push_back(RunJson(r, false));
+  json j;
+  j["runs"] = arr;
+  if (static_cast<int64_t>(runs->size()) == limit) {
+    std::string next = "/api/v1/runs?limit=" + std::to_string(limit) + "&before=" + std::to_string(runs->back().id);
+    if (!filter.environment.empty()) next += "&environment=" + filter.environment;
+    if (filter.status) next += std::string("&status=") + RunStatusName(*filter.status);
+    j["next"] = next;
+  } else {
+    j["next"] = nullptr;
+  }
+  SendJson(res, 200, j);
+}
+
+void ApiServer::Impl::Log(const httplib::Request& req, httplib::Response& res, int64_t id) {
+  Result<RunRecord> run = daemon.store().GetRun(id);
+  if (!run.ok()) return SendStatus(res, run.status());
+  int64_t offset = 0;
+  if (!IntParam(req, res, "offset", &offset)) return;
+  std::string last_event_id = req.get_header_value("Last-Event-ID");
+  bool follow = req.get_param_value("follow") == "1" || req.get_param_value("follow") == "true" ||
+                req.get_header_value("Accept").find("text/event-stream") != std::string::npos;
+  if (follow) {
+    if (!last_event_id.empty() && std::all_of(last_event_id.begin(), last_event_id.end(), ::isdigit) &&
+        last_event_id.size() < 18) {
+      offset = std::stoll(last_event_id);
+    }
+    return Follow(req, res, *run, offset);
+  }
+  if (run->log_path.empty()) return SendError(res, 404, "run " + std::to_string(id) + " has no log yet (it is queued)");
+  UniqueFd fd(::open(run->log_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return SendStatus(res, PosixError("open '" + run->log_path + "'", errno));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return SendStatus(res, PosixError("stat '" + run->log_path + "'", errno));
+  int64_t size = st.st_size;
+  if (offset > size) offset = size;
+  res.set_header("X-Log-Size", std::to_string(size));
+  auto shared_fd = std::make_shared<UniqueFd>(std::move(fd));
+  // Streamed in chunks: a log of gigabytes never sits in memory.
+  res.set_content_provider(static_cast<size_t>(size - offset), "text/plain; charset=utf-8",
+                           [shared_fd, offset](size_t at, size_t length, httplib::DataSink& sink) {
+                             std::string buf(std::min(length, kLogChunk), '\0');
+                             ssize_t n =
+                                 ::pread(shared_fd->get(), buf.data(), buf.size(), offset + static_cast<int64_t>(at));
+                             if (n <= 0) return false;
+                             return sink.write(buf.data(), static_cast<size_t>(n));
+                           });
+}
+
+void ApiServer::Impl::Follow(const httplib::Request&, httplib::Response& res, const RunRecord& run, int64_t offset) {
+  struct State {
+    int64_t run_id = 0;
+    std::string path;
+    UniqueFd fd;
+    int64_t offset = 0;
+    bool final = false;  // the run has finished: what the file holds now is all there will be
+    RunStatus status = RunStatus::kQueued;
+    int64_t last_check_ms = 0;
+    int64_t last_write_ms = 0;
+    std::string buf;
+  };
+  auto state = std::make_shared<State>();
+  state->run_id = run.id;
+  state->path = run.log_path;
+  state->offset = offset;
+  state->final = IsFinal(run.status);
+  state->status = run.status;
+  state->last_write_ms = MonotonicMs();
+  state->buf.resize(kLogChunk);
+  res.set_header("Cache-Control", "no-cache");
+  res.set_header("X-Accel-Buffering", "no");
+  res.set_chunked_content_provider("text/event-stream", [this, state](size_t, httplib::DataSink& sink) {
+    State& s = *state;
+    // Each call returns within about a second so that httplib notices a
+    // reader that went away and a server that is stopping.
+    for (int round = 0; round < 20; ++round) {
+      if (stopping.load()) {
+        sink.done();
+        return true;
+      }
+      if (!s.fd.valid() && !s.path.empty()) s.fd = UniqueFd(::open(s.path.c_str(), O_RDONLY | O_CLOEXEC));
+      ssize_t n = 0;
+      if (s.fd.valid()) {
+        n = ::pread(s.fd.get(), s.buf.data(), s.buf.size(), s.offset);
+        if (n < 0) n = 0;
+      }
+      size_t use = 0;
+      if (n > 0) {
+        std::string_view got(s.buf.data(), static_cast<size_t>(n));
+        size_t nl = got.rfind('\n');
+        // Whole lines only, unless the buffer is full of one long line or
+        // the run is over (a last line without a newline).
+        if (nl != std::string_view::npos) use = nl + 1;
+        if (use == 0 && (static_cast<size_t>(n) == s.buf.size() || s.final)) use = static_cast<size_t>(n);
+      }
+      if (use > 0) {
+        std::string_view text(s.buf.data(), use);
+        if (text.back() == '\n') text.remove_suffix(1);
+        std::string event;
+        event.reserve(use + use / 16 + 64);
+        AppendEvent(text, s.offset + static_cast<int64_t>(use), &event);
+        s.offset += static_cast<int64_t>(use);
+        s.last_write_ms = MonotonicMs();
+        return sink.write(event.data(), event.size());
+      }
+      if (s.final) {
+        std::string end = "event: end\ndata: " + std::string(RunStatusName(s.status)) + "\n\n";
+        sink.write(end.data(), end.size());
+        sink.done();
+        return true;
+      }
+      int64_t now = MonotonicMs();
+      if (now - s.last_check_ms >= 250) {
+        s.last_check_ms = now;
+        Result<RunRecord> r = daemon.store().GetRun(s.run_id);
+        if (r.ok()) {
+          if (s.path.empty()) s.path = r->log_path;
+          s.status = r->status;
+          // Read the file once more after seeing the final status: the last
+          // lines were written before it.
+          if (IsFinal(r->status)) {
+            s.final = true;
+            continue;
+          }
+        }
+      }
+      if (now - s.last_write_ms >= 15'000) {
+        s.last_write_ms = now;
+        static constexpr char kKeepAlive[] = ": keep-alive\n\n";
+        return sink.write(kKeepAlive, sizeof kKeepAlive - 1);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return true;
+  });
+}
+
+void ApiServer::Impl::Webhook(const httplib::Request& req, httplib::Response& res) {
+  std::string name = req.matches[1];
+  Result<WebhookProvider> provider = ParseWebhookProvider(name);
+  if (!provider.ok()) return SendError(res, 404, provider.status().message());
+  std::shared_ptr<const Config> config = daemon.config();
+  auto secret_config = config->server.webhooks.find(name);
+  if (secret_config == config->server.webhooks.end()) {
+    daemon.CountWebhook(name, "not_configured");
+    return SendError(res, 404,
+                     "webhook '" + name + "' is not configured: add server.webhooks." + name +
+                         " with secret_file or secret_env to " + config->path);
+  }
+  if (daemon.stopping()) return SendError(res, 503, "the engine is shutting down; deliver again later");
+  Result<std::string> secret = ReadSecret(secret_config->second, name);
+  if (!secret.ok()) {
+    daemon.CountWebhook(name, "error");
+    return SendError(res, 500, secret.status().message());
+  }
+  std::map<std::string, std::string> headers;
+  for (const auto& [k, v] : req.headers) headers[ToLower(k)] = v;
+  Result<WebhookEvent> event = ParseWebhook(*provider, headers, req.body, *secret);
+  if (!event.ok()) {
+    int status = WebhookHttpStatus(event.status());
+    daemon.CountWebhook(name, status == 401 ? "unauthorized" : status == 400 ? "bad_request" : "error");
+    return SendError(res, status, event.status().message());
+  }
+  Result<WebhookOutcome> outcome = daemon.AcceptWebhook(name, *event);
+  if (!outcome.ok()) return SendStatus(res, outcome.status());
+  json j;
+  j["result"] = WebhookOutcomeName(*outcome);
+  j["event"] = event->event;
+  j["delivery"] = event->delivery_id;
+  if (event->kind == WebhookKind::kIgnored) j["reason"] = event->ignored_reason;
+  if (event->kind == WebhookKind::kPush) {
+    j["branch"] = event->branch;
+    j["commit"] = event->commit;
+  }
+  SendJson(res, *outcome == WebhookOutcome::kQueued ? 202 : 200, j);
+}
+
+ApiServer::ApiServer(Daemon& daemon, ApiServerOptions options)
+    : impl_(std::make_unique<Impl>(daemon, std::move(options))) {
+  Impl& i = *impl_;
+  i.server.new_task_queue = [threads = i.options.threads] { return new httplib::ThreadPool(threads); };
+  i.server.set_payload_max_length(i.options.max_body_bytes);
+  i.server.set_read_timeout(10, 0);
+  i.server.set_write_timeout(10, 0);
+  i.server.set_tcp_nodelay(true);
+  i.Routes();
+}
+
+ApiServer::~ApiServer() { Stop(); }
+
+Status ApiServer::Bind() {
+  Impl& i = *impl_;
+  SLIPWAY_RETURN_IF_ERROR(ParseListenAddress(i.options.listen, &i.host, &i.port));
+  if (i.port == 0) {
+    int port = i.server.bind_to_any_port(i.host);
+    if (port <= 0) return IoError("listen on '" + i.options.listen + "': cannot bind");
+    i.port = port;
+    return Status::Ok();
+  }
+  if (!i.server.bind_to_port(i.host, i.port)) {
+    return IoError("listen on '" + i.options.listen +
+                   "': cannot bind (is another 'slipway serve' or program using that port?)");
+  }
+  return Status::Ok();
+}
+
+int ApiServer::port() const { return impl_->port; }
+
+void ApiServer::Serve() { impl_->server.listen_after_bind(); }
+
+void ApiServer::Stop() {
+  impl_->stopping.store(true);
+  impl_->server.stop();
+}
+
+}  // namespace slipway
