@@ -7,6 +7,9 @@
 #include <algorithm>
 #include <memory>
 
+#include <nlohmann/json.hpp>
+
+#include "buildspec/runner.h"
 #include "proc/log.h"
 #include "util/clock.h"
 #include "util/fs.h"
@@ -47,6 +50,28 @@ std::string LockPath(const Config& config, const std::string& name) {
 
 std::string ShortCommit(const std::string& commit) { return commit.substr(0, 12); }
 
+StepStatus PhaseToStepStatus(PhaseStatus status) {
+  switch (status) {
+    case PhaseStatus::kSucceeded:
+      return StepStatus::kSucceeded;
+    case PhaseStatus::kTimedOut:
+      return StepStatus::kTimedOut;
+    case PhaseStatus::kStopped:
+      return StepStatus::kCancelled;
+    case PhaseStatus::kSkipped:
+      return StepStatus::kSkipped;
+    default:
+      return StepStatus::kFailed;
+  }
+}
+
+std::string ExportedVariablesJson(const std::vector<std::pair<std::string, std::string>>& vars) {
+  if (vars.empty()) return "";
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [k, v] : vars) j[k] = v;
+  return j.dump();
+}
+
 }  // namespace
 
 const char* SyncStatusName(SyncStatus status) {
@@ -73,6 +98,20 @@ Git Pipeline::MakeGit(const CancelToken* cancel) const {
 
 std::vector<StepConfig> Pipeline::StepsOf(const EnvironmentConfig& env) {
   return env.steps.empty() ? DefaultSteps() : env.steps;
+}
+
+bool IsBuildspecEnvironment(const EnvironmentConfig& env) { return !env.buildspec_path.empty(); }
+
+std::vector<std::string> Pipeline::StepNamesOf(const EnvironmentConfig& env) {
+  std::vector<std::string> names;
+  if (IsBuildspecEnvironment(env)) {
+    for (const char* phase : {"DOWNLOAD_SOURCE", "INSTALL", "PRE_BUILD", "BUILD", "POST_BUILD", "UPLOAD_ARTIFACTS"}) {
+      names.emplace_back(phase);
+    }
+  } else {
+    for (const auto& step : StepsOf(env)) names.push_back(step.name);
+  }
+  return names;
 }
 
 Result<Desired> Pipeline::Prepare(const EnvironmentConfig& env, const std::string& ref_override,
@@ -235,11 +274,11 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& env, const RunOptions& 
   run.status = RunStatus::kRunning;
   run.created_ms = NowMs();
   run.started_ms = run.created_ms;
-  std::vector<StepConfig> steps = StepsOf(env);
-  for (size_t i = 0; i < steps.size(); ++i) {
+  std::vector<std::string> step_names = StepNamesOf(env);
+  for (size_t i = 0; i < step_names.size(); ++i) {
     StepRecord s;
     s.index = static_cast<int>(i);
-    s.name = steps[i].name;
+    s.name = step_names[i];
     run.steps.push_back(s);
   }
   if (options.run_id != 0) {
@@ -324,15 +363,14 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& env, const RunOptions& 
     } else {
       SLIPWAY_RETURN_IF_ERROR(MakeDirs(workspace));
     }
-    if (env.settings) {
+    // A buildspec without a code source starts in an empty workspace, like a
+    // CodeBuild project with "No source"; its settings only trigger runs.
+    if (env.settings && !(IsBuildspecEnvironment(env) && !env.code)) {
       std::string settings_tree = workspace + ".settings";
       SLIPWAY_RETURN_IF_ERROR(RemoveTree(settings_tree));
       SLIPWAY_RETURN_IF_ERROR(git.Checkout(env.settings->url, desired.settings_commit, settings_tree));
-      std::string folder = env.settings->path.empty() ? settings_tree : JoinPath(settings_tree, env.settings->path);
-      Status overlay = IsDirectory(folder) ? OverlaySettings(folder, workspace)
-                                           : NotFound("settings folder '" + env.settings->path + "' does not exist at " +
-                                                      ShortCommit(desired.settings_commit) + " of " +
-                                                      env.settings->url);
+      // Never follows a link in the settings repository out of its checkout.
+      Status overlay = OverlaySettingsFolder(settings_tree, env.settings->path, workspace);
       Status cleanup = RemoveTree(settings_tree);
       SLIPWAY_RETURN_IF_ERROR(overlay);
       SLIPWAY_RETURN_IF_ERROR(cleanup);
@@ -344,34 +382,47 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& env, const RunOptions& 
   note("workspace " + workspace);
   SLIPWAY_RETURN_IF_ERROR(store_.UpdateRun(run));
 
-  // Steps.
-  RunStatus outcome = RunStatus::kSucceeded;
-  std::string error;
+  // Steps: the native ones, or the phases of a CodeBuild buildspec.
+  StageOutcome outcome;
+  StageContext ctx{env, options, desired, workspace, deadline, run, *log};
+  Status stage = IsBuildspecEnvironment(env) ? RunBuildspecPhases(ctx, &outcome) : RunSteps(ctx, &outcome);
+  SLIPWAY_RETURN_IF_ERROR(stage);
+  return finish(outcome.status, outcome.error, outcome.status == RunStatus::kSucceeded);
+}
+
+Status Pipeline::RunSteps(StageContext& ctx, StageOutcome* outcome) {
+  const EnvironmentConfig& env = ctx.env;
+  RunRecord& run = ctx.run;
+  LogWriter* log = &ctx.log;
+  auto note = [log](const std::string& message) { (void)log->Engine(message); };
+  std::vector<StepConfig> steps = StepsOf(env);
+  RunStatus& status = outcome->status;
+  std::string& error = outcome->error;
   for (size_t i = 0; i < steps.size(); ++i) {
     const StepConfig& step = steps[i];
     StepRecord& record = run.steps[i];
-    bool stopped = outcome != RunStatus::kSucceeded;
-    if (stopped && (!step.always || outcome == RunStatus::kCancelled)) continue;
-    if (!log->status().ok() && outcome == RunStatus::kSucceeded) {
+    bool stopped = status != RunStatus::kSucceeded;
+    if (stopped && (!step.always || status == RunStatus::kCancelled)) continue;
+    if (!log->status().ok() && status == RunStatus::kSucceeded) {
       // Nothing runs unrecorded: a log that cannot be written stops the run.
-      outcome = RunStatus::kFailed;
+      status = RunStatus::kFailed;
       error = "the run's log cannot be written: " + log->status().message();
       continue;
     }
-    int64_t remaining = deadline - MonotonicMs();
+    int64_t remaining = ctx.deadline - MonotonicMs();
     if (remaining <= 0 && !step.always) {
-      outcome = RunStatus::kTimedOut;
+      status = RunStatus::kTimedOut;
       error = "run timed out after " + FormatDurationMs(env.timeout_ms);
       continue;
     }
     ProcessOptions p;
     p.argv = {"/bin/sh", "-c", step.run};
-    p.env = StepEnvironment(env, step, run, desired, workspace);
-    p.cwd = workspace;
+    p.env = StepEnvironment(env, step, run, ctx.desired, ctx.workspace);
+    p.cwd = ctx.workspace;
     bool run_timeout_applies = step.timeout_ms == 0 || remaining < step.timeout_ms;
     p.timeout_ms = step.timeout_ms == 0 ? remaining : std::min(step.timeout_ms, remaining);
     if (p.timeout_ms <= 0) p.timeout_ms = step.timeout_ms;  // an `always` step after the run timed out
-    p.cancel = options.cancel;
+    p.cancel = ctx.options.cancel;
     record.status = StepStatus::kRunning;
     record.started_ms = NowMs();
     SLIPWAY_RETURN_IF_ERROR(store_.PutStep(run.id, record));
@@ -383,20 +434,20 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& env, const RunOptions& 
     record.duration_ms = NowMs() - record.started_ms;
     if (!result.ok()) {
       record.status = StepStatus::kFailed;
-      if (outcome == RunStatus::kSucceeded) {
-        outcome = RunStatus::kFailed;
+      if (status == RunStatus::kSucceeded) {
+        status = RunStatus::kFailed;
         error = "step '" + step.name + "' could not start: " + result.status().message();
       }
     } else if (result->cancelled) {
       record.status = StepStatus::kCancelled;
       record.exit_code = result->exit.ShellCode();
-      outcome = RunStatus::kCancelled;
+      status = RunStatus::kCancelled;
       error = "cancelled during step '" + step.name + "'";
     } else if (result->timed_out) {
       record.status = StepStatus::kTimedOut;
       record.exit_code = result->exit.ShellCode();
-      if (outcome == RunStatus::kSucceeded) {
-        outcome = RunStatus::kTimedOut;
+      if (status == RunStatus::kSucceeded) {
+        status = RunStatus::kTimedOut;
         error = run_timeout_applies ? "run timed out after " + FormatDurationMs(env.timeout_ms) + " during step '" +
                                           step.name + "'"
                                     : "step '" + step.name + "' timed out after " + FormatDurationMs(step.timeout_ms);
@@ -404,16 +455,107 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& env, const RunOptions& 
     } else {
       record.exit_code = result->exit.ShellCode();
       record.status = result->exit.success() ? StepStatus::kSucceeded : StepStatus::kFailed;
-      if (!result->exit.success() && outcome == RunStatus::kSucceeded) {
-        outcome = RunStatus::kFailed;
+      if (!result->exit.success() && status == RunStatus::kSucceeded) {
+        status = RunStatus::kFailed;
         error = "step '" + step.name + "' failed with " + result->exit.Describe();
       }
     }
-    note("<== step " + step.name + " " + StepStatusName(record.status) + " in " +
-                FormatDurationMs(record.duration_ms));
+    note("<== step " + step.name + " " + StepStatusName(record.status) + " in " + FormatDurationMs(record.duration_ms));
     SLIPWAY_RETURN_IF_ERROR(store_.PutStep(run.id, record));
   }
-  return finish(outcome, error, outcome == RunStatus::kSucceeded);
+  return Status::Ok();
+}
+
+Status Pipeline::RunBuildspecPhases(StageContext& ctx, StageOutcome* outcome) {
+  const EnvironmentConfig& env = ctx.env;
+  RunRecord& run = ctx.run;
+  BuildspecRunOptions b;
+  // The buildspec itself: from the engine's config directory, or from the
+  // environment's settings folder at the run's settings commit.
+  if (env.buildspec_in_settings) {
+    Git git = MakeGit(ctx.options.cancel);
+    std::string folder = env.settings->path.empty() ? "" : env.settings->path + "/";
+    Result<std::string> text = git.ReadFile(env.settings->url, ctx.desired.settings_commit, folder + env.buildspec_path);
+    if (!text.ok()) {
+      outcome->status = RunStatus::kFailed;
+      outcome->error = "buildspec 'settings:" + env.buildspec_path + "': " + text.status().message();
+      return Status::Ok();
+    }
+    b.buildspec_path = JoinPath(ctx.workspace + ".buildspec", BaseName(env.buildspec_path));
+    SLIPWAY_RETURN_IF_ERROR(MakeDirs(DirName(b.buildspec_path)));
+    SLIPWAY_RETURN_IF_ERROR(WriteFile(b.buildspec_path, *text));
+  } else {
+    b.buildspec_path = env.buildspec_path;
+  }
+  b.src_dir = ctx.workspace;
+  StepConfig facts;
+  facts.name = "buildspec";
+  b.base_env = StepEnvironment(env, facts, run, ctx.desired, ctx.workspace);
+  for (const auto& [k, v] : env.env) b.env_config[k] = v;
+  for (const auto& [k, v] : ctx.desired.pin.variables) b.env_config[k] = v;
+  b.project = env.name;
+  Result<int64_t> number = store_.NextBuildNumber(env.name);
+  b.build_number = number.ok() ? *number : run.id;
+  b.initiator = run.actor.empty() ? run.trigger : run.actor;
+  b.source_version = ctx.desired.code_ref;
+  b.resolved_source_version = ctx.desired.code.commit;
+  b.timeout_ms = std::max<int64_t>(1, ctx.deadline - MonotonicMs());
+  b.cancel = ctx.options.cancel;
+  b.temp_parent = DirName(ctx.workspace);
+  b.artifacts_dir = ctx.workspace + ".artifacts";
+  LogWriter* log = &ctx.log;
+  b.log = [log](std::string_view chunk) { (void)log->Raw(chunk); };
+  // Phases are the run's steps, recorded as they start and end.
+  auto record_phase = [&](const PhaseRecord& phase, bool ended) {
+    for (auto& step : run.steps) {
+      if (step.name != phase.name) continue;
+      step.started_ms = phase.started_ms;
+      step.duration_ms = phase.duration_ms;
+      if (!ended) {
+        step.status = StepStatus::kRunning;
+      } else {
+        step.status = PhaseToStepStatus(phase.status);
+      }
+      (void)store_.PutStep(run.id, step);
+    }
+  };
+  b.on_phase_start = [&](const PhaseRecord& phase) { record_phase(phase, false); };
+  b.on_phase_end = [&](const PhaseRecord& phase) { record_phase(phase, true); };
+
+  Result<BuildResult> result = RunBuildspec(b);
+  (void)RemoveTree(ctx.workspace + ".buildspec");
+  if (!result.ok()) {
+    outcome->status = RunStatus::kFailed;
+    outcome->error = "buildspec: " + result.status().message();
+    return Status::Ok();
+  }
+  for (const auto& phase : result->phases) record_phase(phase, true);
+  run.exported_json = ExportedVariablesJson(result->exported_variables);
+  switch (result->status) {
+    case BuildStatus::kSucceeded:
+      outcome->status = RunStatus::kSucceeded;
+      break;
+    case BuildStatus::kTimedOut:
+      outcome->status = RunStatus::kTimedOut;
+      outcome->error = "build timed out after " + FormatDurationMs(env.timeout_ms);
+      break;
+    case BuildStatus::kStopped:
+      outcome->status = RunStatus::kCancelled;
+      outcome->error = "build stopped";
+      break;
+    default:
+      outcome->status = RunStatus::kFailed;
+      for (const auto& phase : result->phases) {
+        if (phase.status != PhaseStatus::kSucceeded && phase.status != PhaseStatus::kSkipped) {
+          outcome->error = "phase " + phase.name + " " + PhaseStatusName(phase.status) +
+                           (phase.context_code.empty() ? "" : ": " + phase.context_code) +
+                           (phase.context_message.empty() ? "" : ": " + phase.context_message);
+          break;
+        }
+      }
+      break;
+  }
+  return Status::Ok();
 }
 
 void Pipeline::PruneWorkspaces(const std::string& environment) {

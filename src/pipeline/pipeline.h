@@ -31,6 +31,11 @@
 
 namespace slipway {
 
+class LogWriter;
+
+// True when the environment runs a CodeBuild buildspec instead of steps.
+bool IsBuildspecEnvironment(const EnvironmentConfig& env);
+
 enum class SyncStatus { kSynced, kOutOfSync, kUnknown };
 const char* SyncStatusName(SyncStatus status);  // "Synced", "OutOfSync", "Unknown"
 
@@ -91,10 +96,31 @@ class Pipeline {
 
   // The steps that will run for env (the configured ones or the make contract).
   static std::vector<StepConfig> StepsOf(const EnvironmentConfig& env);
+  // The names recorded as the run's steps: the steps, or for a buildspec
+  // environment its phases (DOWNLOAD_SOURCE … UPLOAD_ARTIFACTS).
+  static std::vector<std::string> StepNamesOf(const EnvironmentConfig& env);
 
  private:
   Result<Desired> Prepare(const EnvironmentConfig& env, const std::string& ref_override,
                           const std::string& pinned_settings_commit = "", const std::string& pinned_code_commit = "");
+  // What one stage of a run works on, and how it ended.
+  struct StageContext {
+    const EnvironmentConfig& env;
+    const RunOptions& options;
+    const Desired& desired;
+    const std::string& workspace;
+    int64_t deadline;  // monotonic ms
+    RunRecord& run;
+    LogWriter& log;
+  };
+  struct StageOutcome {
+    RunStatus status = RunStatus::kSucceeded;
+    std::string error;
+  };
+  // Run the native steps / the buildspec's phases, recording each in the
+  // store. An error Status only when the store cannot record.
+  Status RunSteps(StageContext& ctx, StageOutcome* outcome);
+  Status RunBuildspecPhases(StageContext& ctx, StageOutcome* outcome);
   Git MakeGit(const CancelToken* cancel) const;
   void PruneWorkspaces(const std::string& environment);
 

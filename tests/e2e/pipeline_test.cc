@@ -376,5 +376,42 @@ TEST_F(PipelineE2E, PlanShowsDesiredVersusDeployedAndRunsNothing) {
   EXPECT_EQ(synced["sync"], "Synced");
 }
 
+TEST_F(PipelineE2E, BuildspecEnvironmentRecordsPhasesAsSteps) {
+  WriteTextFile(tmp_.Sub("buildspec.yml"),
+                "version: 0.2\nphases:\n  build:\n    commands:\n"
+                "      - cat VERSION settings.yaml > " + tmp_.Sub("seen") + "\n"
+                "      - echo \"$CODEBUILD_SRC_DIR $CODEBUILD_BUILD_NUMBER $CODEBUILD_RESOLVED_SOURCE_VERSION\" >> " +
+                    tmp_.Sub("seen") + "\n");
+  WriteConfig("    buildspec: buildspec.yml\n");
+  json run = RunJson();
+  ASSERT_EQ(run["status"], "succeeded") << last_.err;
+  std::vector<std::string> names;
+  for (const auto& s : run["steps"]) names.push_back(s["name"]);
+  EXPECT_EQ(names, (std::vector<std::string>{"DOWNLOAD_SOURCE", "INSTALL", "PRE_BUILD", "BUILD", "POST_BUILD",
+                                              "UPLOAD_ARTIFACTS"}));
+  EXPECT_EQ(run["steps"][3]["status"], "succeeded");
+  std::string seen = ReadTextFile(tmp_.Sub("seen"));
+  EXPECT_EQ(seen.substr(0, 20), "1.0.0\naccount: 1111\n");
+  EXPECT_NE(seen.find(run["workspace"].get<std::string>() + " 1 " + v1_), std::string::npos) << seen;
+  CommandResult logs = Run({"logs", std::to_string(run["id"].get<int>())});
+  EXPECT_NE(logs.out.find("Entering phase BUILD"), std::string::npos) << logs.out;
+}
+
+TEST_F(PipelineE2E, BuildspecFromSettingsWithoutCodeStartsInAnEmptyWorkspace) {
+  settings_->Write("environments/staging/buildspec.yml",
+                   "version: 0.2\nphases:\n  build:\n    commands:\n      - ls -A > " + tmp_.Sub("listing") +
+                       "\n      - exit 3\n");
+  PushSettings("buildspec in settings");
+  WriteTextFile(tmp_.Sub("slipway.yaml"),
+                "state_dir: state\nenvironments:\n  staging:\n    settings:\n      url: " +
+                    settings_daemon_->Url("settings.git") +
+                    "\n      path: environments/staging\n    buildspec: settings:buildspec.yml\n");
+  json run = RunJson();
+  EXPECT_EQ(last_.exit_code, 1);
+  EXPECT_EQ(run["status"], "failed");
+  EXPECT_EQ(run["steps"][3]["status"], "failed");
+  EXPECT_EQ(ReadTextFile(tmp_.Sub("listing")), "");  // "No source": nothing laid out
+}
+
 }  // namespace
 }  // namespace slipway
