@@ -10,8 +10,8 @@
 
 #include "cli/buildspec_command.h"
 #include "cli/client_command.h"
-#include "cli/serve_command.h"
 #include "cli/json.h"
+#include "cli/serve_command.h"
 #include "pipeline/pipeline.h"
 #include "util/clock.h"
 #include "util/fs.h"
@@ -245,8 +245,8 @@ int HistoryCommand(int argc, char** argv) {
     std::printf("%s\n", RunsToJson(*runs).c_str());
     return kExitOk;
   }
-  std::printf("%-6s %-16s %-11s %-9s %-21s %-9s %s\n", "RUN", "ENVIRONMENT", "STATUS", "TRIGGER", "STARTED",
-              "DURATION", "CODE");
+  std::printf("%-6s %-16s %-11s %-9s %-21s %-9s %s\n", "RUN", "ENVIRONMENT", "STATUS", "TRIGGER", "STARTED", "DURATION",
+              "CODE");
   for (const auto& r : *runs) {
     std::string code = r.code_ref.empty() ? "-" : r.code_ref + " " + r.code_commit.substr(0, 7);
     std::printf("%-6lld %-16s %-11s %-9s %-21s %-9s %s\n", static_cast<long long>(r.id), r.environment.c_str(),
@@ -364,7 +364,8 @@ Result<std::unique_ptr<Store>> OpenStore(const Config& config) {
 Result<const EnvironmentConfig*> FindEnvironment(const Config& config, const std::string& name) {
   const EnvironmentConfig* env = config.Find(name);
   if (env == nullptr) {
-    Status s = NotFound("no environment '" + name + "' in " + config.path + DidYouMeanHint(name, config.EnvironmentNames()));
+    Status s =
+        NotFound("no environment '" + name + "' in " + config.path + DidYouMeanHint(name, config.EnvironmentNames()));
     PrintError(s.message());
     return s;
   }

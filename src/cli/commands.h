@@ -41,5 +41,4 @@ int ExitCodeFor(RunStatus status);
 // Commands implemented in their own files.
 int DemoCommand(int argc, char** argv);
 
-
 }  // namespace slipway

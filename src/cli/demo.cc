@@ -76,24 +76,36 @@ std::string ConfigText(const std::string& dir) {
          "environments:\n"
          "  staging:\n"
          "    settings:\n"
-         "      url: file://" + dir + "/remotes/settings.git\n"
+         "      url: file://" +
+         dir +
+         "/remotes/settings.git\n"
          "      branch: main\n"
          "      path: environments/staging\n"
          "    code:\n"
-         "      url: file://" + dir + "/remotes/code.git\n"
+         "      url: file://" +
+         dir +
+         "/remotes/code.git\n"
          "    env:\n"
-         "      TARGET_DIR: " + dir + "/target\n"
+         "      TARGET_DIR: " +
+         dir +
+         "/target\n"
          "    triggers:\n"
          "      push: { poll: 10s }\n"
          "  production:\n"
          "    settings:\n"
-         "      url: file://" + dir + "/remotes/settings.git\n"
+         "      url: file://" +
+         dir +
+         "/remotes/settings.git\n"
          "      branch: main\n"
          "      path: environments/production\n"
          "    code:\n"
-         "      url: file://" + dir + "/remotes/code.git\n"
+         "      url: file://" +
+         dir +
+         "/remotes/code.git\n"
          "    env:\n"
-         "      TARGET_DIR: " + dir + "/target\n"
+         "      TARGET_DIR: " +
+         dir +
+         "/target\n"
          "    triggers:\n"
          "      schedule: [\"0 3 * * *\"]\n";
 }
@@ -139,9 +151,8 @@ int DemoCommand(int argc, char** argv) {
   setup.env = AllowedBaseEnvironment();
   setup.cwd = dir;
   setup.timeout_ms = 120'000;
-  Result<ProcessResult> made = RunProcess(setup, [](std::string_view chunk) {
-    std::fwrite(chunk.data(), 1, chunk.size(), stdout);
-  });
+  Result<ProcessResult> made =
+      RunProcess(setup, [](std::string_view chunk) { std::fwrite(chunk.data(), 1, chunk.size(), stdout); });
   if (!made.ok() || !made->exit.success()) {
     PrintError("demo setup failed: " + (made.ok() ? made->exit.Describe() : made.status().message()));
     return kExitFailed;

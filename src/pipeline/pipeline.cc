@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <memory>
-
 #include <nlohmann/json.hpp>
 
 #include "buildspec/runner.h"
@@ -161,7 +160,7 @@ Result<Desired> Pipeline::Prepare(const EnvironmentConfig& env, const std::strin
     }
     desired.code_url = desired.pin.code_url;
   }
-  desired.code_ref = !ref_override.empty()       ? ref_override
+  desired.code_ref = !ref_override.empty()           ? ref_override
                      : !desired.pin.code_ref.empty() ? desired.pin.code_ref
                                                      : code.ref;
   if (desired.code_ref.empty()) {
@@ -216,8 +215,8 @@ Plan Pipeline::MakePlan(const EnvironmentConfig& env) {
   const Deployment& d = *plan.deployed;
   if (d.code_commit != desired->code.commit || d.code_url != desired->code_url) {
     plan.sync = SyncStatus::kOutOfSync;
-    plan.reason = "code " + (d.code_ref.empty() ? "" : d.code_ref + " ") + ShortCommit(d.code_commit) + " is deployed, " +
-                  desired->code_ref + " " + ShortCommit(desired->code.commit) + " is desired";
+    plan.reason = "code " + (d.code_ref.empty() ? "" : d.code_ref + " ") + ShortCommit(d.code_commit) +
+                  " is deployed, " + desired->code_ref + " " + ShortCommit(desired->code.commit) + " is desired";
   } else {
     plan.sync = SyncStatus::kSynced;
     plan.reason = "deployed by run " + std::to_string(d.run_id);
@@ -313,7 +312,7 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& env, const RunOptions& 
     }
     if (!error.empty()) note("error: " + error);
     note("run " + std::to_string(run.id) + " " + RunStatusName(status) + " after " +
-                FormatDurationMs(run.finished_ms - run.started_ms));
+         FormatDurationMs(run.finished_ms - run.started_ms));
     SLIPWAY_RETURN_IF_ERROR(store_.FinishRun(run, deployed));
     PruneWorkspaces(env.name);
     return run;
@@ -340,11 +339,11 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& env, const RunOptions& 
   run.branch_pin = env.code && desired.code.kind == RefKind::kBranch;
   if (env.settings) {
     note("settings " + env.settings->url + " " + env.settings->branch + " at " + desired.settings_commit +
-                (desired.pin.source.empty() ? "" : " (pin from " + desired.pin.source + ")"));
+         (desired.pin.source.empty() ? "" : " (pin from " + desired.pin.source + ")"));
   }
   if (env.code) {
     note("code " + desired.code_url + " " + desired.code_ref + " (" + RefKindName(desired.code.kind) + ") at " +
-                desired.code.commit);
+         desired.code.commit);
   }
   for (const auto& w : desired.warnings) note("warning: " + w);
   SLIPWAY_RETURN_IF_ERROR(store_.UpdateRun(run));
@@ -448,9 +447,9 @@ Status Pipeline::RunSteps(StageContext& ctx, StageOutcome* outcome) {
       record.exit_code = result->exit.ShellCode();
       if (status == RunStatus::kSucceeded) {
         status = RunStatus::kTimedOut;
-        error = run_timeout_applies ? "run timed out after " + FormatDurationMs(env.timeout_ms) + " during step '" +
-                                          step.name + "'"
-                                    : "step '" + step.name + "' timed out after " + FormatDurationMs(step.timeout_ms);
+        error = run_timeout_applies
+                    ? "run timed out after " + FormatDurationMs(env.timeout_ms) + " during step '" + step.name + "'"
+                    : "step '" + step.name + "' timed out after " + FormatDurationMs(step.timeout_ms);
       }
     } else {
       record.exit_code = result->exit.ShellCode();
@@ -475,7 +474,8 @@ Status Pipeline::RunBuildspecPhases(StageContext& ctx, StageOutcome* outcome) {
   if (env.buildspec_in_settings) {
     Git git = MakeGit(ctx.options.cancel);
     std::string folder = env.settings->path.empty() ? "" : env.settings->path + "/";
-    Result<std::string> text = git.ReadFile(env.settings->url, ctx.desired.settings_commit, folder + env.buildspec_path);
+    Result<std::string> text =
+        git.ReadFile(env.settings->url, ctx.desired.settings_commit, folder + env.buildspec_path);
     if (!text.ok()) {
       outcome->status = RunStatus::kFailed;
       outcome->error = "buildspec 'settings:" + env.buildspec_path + "': " + text.status().message();

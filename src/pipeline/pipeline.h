@@ -45,7 +45,7 @@ struct Desired {
   Pin pin;
   std::string code_url;  // "" when the environment has no code source
   std::string code_ref;
-  ResolvedRef code;      // code.commit is "" when there is no code source
+  ResolvedRef code;  // code.commit is "" when there is no code source
   std::vector<std::string> warnings;
 };
 
@@ -55,7 +55,7 @@ struct Plan {
   std::string error;               // why, when desired is empty
   std::optional<Deployment> deployed;
   SyncStatus sync = SyncStatus::kUnknown;
-  std::string reason;  // one sentence explaining the sync status
+  std::string reason;                      // one sentence explaining the sync status
   std::vector<std::string> changed_paths;  // settings files changed in the folder since the deployment
 };
 

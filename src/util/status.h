@@ -22,13 +22,13 @@ enum class StatusCode {
   kInvalidArgument,  // bad input from a user: config, refs, URLs, flags
   kNotFound,
   kAlreadyExists,
-  kIo,               // an OS call failed
-  kNoSpace,          // ENOSPC / EDQUOT
+  kIo,       // an OS call failed
+  kNoSpace,  // ENOSPC / EDQUOT
   kTimeout,
   kCancelled,
-  kNetwork,          // a remote could not be reached or answered badly
+  kNetwork,  // a remote could not be reached or answered badly
   kPermissionDenied,
-  kFailed,           // a command or step did not succeed
+  kFailed,  // a command or step did not succeed
   kInternal,
 };
 
@@ -71,7 +71,7 @@ Status Internal(std::string message);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}        // NOLINT(google-explicit-constructor)
   Result(Status status) : v_(std::move(status)) {  // NOLINT(google-explicit-constructor)
     assert(!std::get<Status>(v_).ok() && "Result constructed from an OK status");
   }
@@ -105,9 +105,9 @@ class [[nodiscard]] Result {
 }  // namespace slipway
 
 // Early-return helpers. SLIPWAY_ASSIGN_OR_RETURN(auto x, Expr()) declares x.
-#define SLIPWAY_RETURN_IF_ERROR(expr)            \
-  do {                                           \
-    ::slipway::Status slipway_status_ = (expr);  \
+#define SLIPWAY_RETURN_IF_ERROR(expr)                  \
+  do {                                                 \
+    ::slipway::Status slipway_status_ = (expr);        \
     if (!slipway_status_.ok()) return slipway_status_; \
   } while (0)
 

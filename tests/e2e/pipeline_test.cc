@@ -1,8 +1,8 @@
 // End-to-end: the real `slipway` binary against real repositories served by
 // `git daemon` on 127.0.0.1 (issue 2's checks).
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -60,7 +60,8 @@ class PipelineE2E : public ::testing::Test {
   }
 
   void Pin(const std::string& env, const std::string& ref) {
-    settings_->Write("environments/" + env + "/deploy.yaml", "code:\n  ref: \"" + ref + "\"\nvariables:\n  GREETING: hello\n");
+    settings_->Write("environments/" + env + "/deploy.yaml",
+                     "code:\n  ref: \"" + ref + "\"\nvariables:\n  GREETING: hello\n");
   }
   void PushSettings(const std::string& message) {
     settings_->Commit(message);
@@ -74,13 +75,20 @@ class PipelineE2E : public ::testing::Test {
         "environments:\n"
         "  staging:\n"
         "    settings:\n"
-        "      url: " + settings_daemon_->Url("settings.git") + "\n"
+        "      url: " +
+        settings_daemon_->Url("settings.git") +
+        "\n"
         "      path: environments/staging\n"
         "    code:\n"
-        "      url: " + code_daemon_->Url("code.git") + "\n"
+        "      url: " +
+        code_daemon_->Url("code.git") +
+        "\n"
         "    env:\n"
-        "      TRACE: " + tmp_.Sub("trace") + "\n"
-        "      TARGET: " + tmp_.Sub("target") + "\n" + extra_env + steps;
+        "      TRACE: " +
+        tmp_.Sub("trace") +
+        "\n"
+        "      TARGET: " +
+        tmp_.Sub("target") + "\n" + extra_env + steps;
     WriteTextFile(tmp_.Sub("slipway.yaml"), cfg);
   }
 
@@ -197,7 +205,9 @@ TEST_F(PipelineE2E, StepTimeoutKillsAGrandchildThatIgnoresSigterm) {
       "    steps:\n"
       "      - name: hang\n"
       "        timeout: 1s\n"
-      "        run: sh -c 'trap \"\" TERM; echo $$ > " + tmp_.Sub("grandchild.pid") + "; sleep 300' & wait\n"
+      "        run: sh -c 'trap \"\" TERM; echo $$ > " +
+      tmp_.Sub("grandchild.pid") +
+      "; sleep 300' & wait\n"
       "      - name: cleanup\n"
       "        when: always\n"
       "        run: echo cleanup >> $TRACE\n");
@@ -218,7 +228,9 @@ TEST_F(PipelineE2E, CtrlCCancelsTheRun) {
   WriteConfig(
       "    steps:\n"
       "      - name: slow\n"
-      "        run: touch " + tmp_.Sub("started") + "; sleep 300\n"
+      "        run: touch " +
+      tmp_.Sub("started") +
+      "; sleep 300\n"
       "      - name: deploy\n"
       "        run: echo deploy >> $TRACE\n");
   pid_t pid = fork();
@@ -251,7 +263,8 @@ TEST_F(PipelineE2E, OverlayCopiesDotfilesToo) {
   WriteConfig(
       "    steps:\n"
       "      - name: look\n"
-      "        run: cat .env conf/app.yaml settings.yaml VERSION > " + tmp_.Sub("seen") + "\n");
+      "        run: cat .env conf/app.yaml settings.yaml VERSION > " +
+      tmp_.Sub("seen") + "\n");
   json run = RunJson();
   EXPECT_EQ(run["status"], "succeeded") << last_.err;
   EXPECT_EQ(ReadTextFile(tmp_.Sub("seen")), "SECRET_LEVEL=low\nx: 1\naccount: 1111\n1.0.0\n");
@@ -331,9 +344,9 @@ TEST_F(PipelineE2E, WarmMirrorNeedsNoNetworkForACachedCommit) {
 
 TEST_F(PipelineE2E, VariablesShIsReadWhenThereIsNoDeployYaml) {
   settings_->Remove("environments/staging/deploy.yaml");
-  settings_->Write("environments/staging/variables.sh",
-                   "# the article's format\nCODE_GIT_URL=\"" + code_daemon_->Url("code.git") +
-                       "\"\nexport CODE_GIT_BRANCH=v1.1.0\nrm -rf /tmp/never\n");
+  settings_->Write("environments/staging/variables.sh", "# the article's format\nCODE_GIT_URL=\"" +
+                                                            code_daemon_->Url("code.git") +
+                                                            "\"\nexport CODE_GIT_BRANCH=v1.1.0\nrm -rf /tmp/never\n");
   PushSettings("variables.sh");
   json run = RunJson();
   EXPECT_EQ(run["status"], "succeeded") << last_.err;
@@ -346,7 +359,8 @@ TEST_F(PipelineE2E, StepsSeeRunFactsAndPinVariablesButNotTheEnginesEnvironment) 
       "    steps:\n"
       "      - name: env\n"
       "        env: { STEP_ONLY: yes }\n"
-      "        run: env | sort > " + tmp_.Sub("env") + "\n");
+      "        run: env | sort > " +
+      tmp_.Sub("env") + "\n");
   CommandResult r = testing::Slipway({"run", "staging"}, tmp_.path(),
                                      {{"AWS_SECRET_ACCESS_KEY", "engine-secret"}, {"SOME_ENGINE_VAR", "x"}});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -377,18 +391,21 @@ TEST_F(PipelineE2E, PlanShowsDesiredVersusDeployedAndRunsNothing) {
 }
 
 TEST_F(PipelineE2E, BuildspecEnvironmentRecordsPhasesAsSteps) {
-  WriteTextFile(tmp_.Sub("buildspec.yml"),
-                "version: 0.2\nphases:\n  build:\n    commands:\n"
-                "      - cat VERSION settings.yaml > " + tmp_.Sub("seen") + "\n"
-                "      - echo \"$CODEBUILD_SRC_DIR $CODEBUILD_BUILD_NUMBER $CODEBUILD_RESOLVED_SOURCE_VERSION\" >> " +
-                    tmp_.Sub("seen") + "\n");
+  WriteTextFile(
+      tmp_.Sub("buildspec.yml"),
+      "version: 0.2\nphases:\n  build:\n    commands:\n"
+      "      - cat VERSION settings.yaml > " +
+          tmp_.Sub("seen") +
+          "\n"
+          "      - echo \"$CODEBUILD_SRC_DIR $CODEBUILD_BUILD_NUMBER $CODEBUILD_RESOLVED_SOURCE_VERSION\" >> " +
+          tmp_.Sub("seen") + "\n");
   WriteConfig("    buildspec: buildspec.yml\n");
   json run = RunJson();
   ASSERT_EQ(run["status"], "succeeded") << last_.err;
   std::vector<std::string> names;
   for (const auto& s : run["steps"]) names.push_back(s["name"]);
   EXPECT_EQ(names, (std::vector<std::string>{"DOWNLOAD_SOURCE", "INSTALL", "PRE_BUILD", "BUILD", "POST_BUILD",
-                                              "UPLOAD_ARTIFACTS"}));
+                                             "UPLOAD_ARTIFACTS"}));
   EXPECT_EQ(run["steps"][3]["status"], "succeeded");
   std::string seen = ReadTextFile(tmp_.Sub("seen"));
   EXPECT_EQ(seen.substr(0, 20), "1.0.0\naccount: 1111\n");
@@ -398,9 +415,9 @@ TEST_F(PipelineE2E, BuildspecEnvironmentRecordsPhasesAsSteps) {
 }
 
 TEST_F(PipelineE2E, BuildspecFromSettingsWithoutCodeStartsInAnEmptyWorkspace) {
-  settings_->Write("environments/staging/buildspec.yml",
-                   "version: 0.2\nphases:\n  build:\n    commands:\n      - ls -A > " + tmp_.Sub("listing") +
-                       "\n      - exit 3\n");
+  settings_->Write(
+      "environments/staging/buildspec.yml",
+      "version: 0.2\nphases:\n  build:\n    commands:\n      - ls -A > " + tmp_.Sub("listing") + "\n      - exit 3\n");
   PushSettings("buildspec in settings");
   WriteTextFile(tmp_.Sub("slipway.yaml"),
                 "state_dir: state\nenvironments:\n  staging:\n    settings:\n      url: " +

@@ -229,9 +229,14 @@ bool CanConnect(int port) {
 GitDaemon::GitDaemon(std::string base_dir) : base_dir_(std::move(base_dir)) {
   for (int attempt = 0; attempt < 5 && pid_ < 0; ++attempt) {
     port_ = FreePort();
-    std::vector<std::string> argv = {"git",          "daemon",         "--reuseaddr",
-                                     "--listen=127.0.0.1", "--port=" + std::to_string(port_),
-                                     "--base-path=" + base_dir_, "--export-all", "--enable=upload-pack",
+    std::vector<std::string> argv = {"git",
+                                     "daemon",
+                                     "--reuseaddr",
+                                     "--listen=127.0.0.1",
+                                     "--port=" + std::to_string(port_),
+                                     "--base-path=" + base_dir_,
+                                     "--export-all",
+                                     "--enable=upload-pack",
                                      base_dir_};
     pid_t pid = fork();
     if (pid == 0) {
