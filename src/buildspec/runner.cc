@@ -449,8 +449,6 @@ void Runner::LoadState(const std::string& state_dir, const EnvMap& input_env) {
 
 Result<EntryOutcome> Runner::RunEntry(const PhaseCommand& command, const std::optional<RunAsUser>& user,
                                       PhaseRecord* record) {
-  ++record->commands_run;
-  Agent("Running command " + command.text);
   EntryOutcome outcome;
   if (opt_.cancel != nullptr && opt_.cancel->cancelled()) {
     outcome.kind = EntryOutcome::Kind::kStopped;
@@ -464,6 +462,8 @@ Result<EntryOutcome> Runner::RunEntry(const PhaseCommand& command, const std::op
       return outcome;
     }
   }
+  ++record->commands_run;
+  Agent("Running command " + command.text);
   SLIPWAY_ASSIGN_OR_RETURN(std::string state_dir, StateDirFor(user));
   // Three lines of preamble, so the user's text starts on line 4 as in
   // CodeBuild's script.sh; the variables arrive as the environment. The trap
@@ -522,6 +522,11 @@ Result<EntryOutcome> Runner::RunEntry(const PhaseCommand& command, const std::op
   if (ran->cancelled) {
     outcome.kind = EntryOutcome::Kind::kStopped;
     return outcome;
+  }
+  if (ran->killed_leftovers) {
+    // CodeBuild lets a background job (`dockerd &`) outlive its command; the
+    // process layer ends every process group with its command (doc/buildspec.md).
+    Agent("Warning: background processes started by this command were stopped when it ended");
   }
   LoadState(state_dir, env);
   last_exit_ = ran->exit.ShellCode();

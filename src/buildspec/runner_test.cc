@@ -399,6 +399,29 @@ phases:
        {"fields=1", "shlvl-same"},
        "SSSSSS",
        "SUCCEEDED"},
+      {"background_jobs_end_with_their_entry",
+       R"y(version: 0.2
+phases:
+  build:
+    commands:
+      - (sleep 3; t late) &
+      - t next
+)y",
+       {"next"},
+       "SSSSSS",
+       "SUCCEEDED",
+       nullptr,
+       {"Warning: background processes started by this command were stopped when it ended"},
+       {},
+       {},
+       {},
+       0,
+       nullptr,
+       [](const Fixture& f, const BuildResult& r) {
+         EXPECT_LT(r.finished_ms - r.started_ms, 2500);
+         std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+         EXPECT_EQ(f.Trace(), std::vector<std::string>{"next"});
+       }},
       {"stdin_is_empty",
        R"y(version: 0.2
 phases:
