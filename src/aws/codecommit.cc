@@ -134,6 +134,11 @@ Result<std::string> AnswerGitCredentialRequest(std::string_view input, const Cre
     return std::string();
   // Unlike the CLI, never hand a password to a plain-http remote.
   if (fields["protocol"] != "https") return std::string();
+  // The password signs the path; git sends it only with credential.useHttpPath.
+  if (fields["path"].empty()) {
+    return InvalidArgument("git credential request for '" + host +
+                           "' without path: run git with -c credential.useHttpPath=true");
+  }
   SLIPWAY_ASSIGN_OR_RETURN(GitCredential credential,
                            CodeCommitGitCredential(credentials, host, fields["path"], default_region, time_ms));
   return "username=" + credential.username + "\npassword=" + credential.password + "\n";

@@ -48,7 +48,8 @@ Result<GitCredential> CodeCommitGitCredential(const Credentials& credentials, st
 // Answers one `git credential` "get" request (key=value lines: protocol,
 // host, path) the way the AWS CLI's helper does: "username=...\npassword=...\n"
 // for https hosts under amazonaws.com / amazon.com, "" for any other host
-// (git then tries its next helper). InvalidArgument for input without host.
+// (git then tries its next helper). InvalidArgument for input without host,
+// or without path: git must run with credential.useHttpPath=true.
 // The answer holds secrets (session token, password): see SecretStrings.
 Result<std::string> AnswerGitCredentialRequest(std::string_view input, const Credentials& credentials,
                                                std::string_view default_region, int64_t time_ms);

@@ -77,6 +77,12 @@ TEST(AwsCodeCommit, OtherHostsGetNoAnswer) {
                 .value(),
             "");
   EXPECT_FALSE(AnswerGitCredentialRequest("protocol=https\n", creds, "", 0).ok());
+  Result<std::string> no_path =
+      AnswerGitCredentialRequest("protocol=https\nhost=git-codecommit.eu-west-1.amazonaws.com\n", creds, "", 0);
+  ASSERT_FALSE(no_path.ok());
+  EXPECT_EQ(no_path.status().message(),
+            "git credential request for 'git-codecommit.eu-west-1.amazonaws.com' without path: run git with -c "
+            "credential.useHttpPath=true");
 }
 
 TEST(AwsCodeCommit, UrlForms) {
@@ -102,7 +108,9 @@ TEST(AwsCodeCommit, UrlForms) {
                           "codecommit:eu-west-1://x", "codecommit::eu-west-1://@x", "https://x"}) {
     Result<CodeCommitUrl> r = ParseCodeCommitUrl(bad);
     EXPECT_FALSE(r.ok()) << bad;
-    if (!r.ok()) EXPECT_EQ(r.status().message().find("invalid CodeCommit URL '"), 0u);
+    if (!r.ok()) {
+      EXPECT_EQ(r.status().message().find("invalid CodeCommit URL '"), 0u);
+    }
   }
 }
 
