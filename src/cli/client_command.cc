@@ -252,6 +252,8 @@ int TokenCommand(int argc, char** argv) {
   CLI::App app("Manage API tokens (works without a running daemon)", "token");
   app.add_option("-c,--config", config_flag, "the engine config (default ./slipway.yaml or $SLIPWAY_CONFIG)");
   app.require_subcommand(1);
+  // -c after the subcommand (and the global -c that Main appends) belongs to `token`.
+  app.fallthrough();
   CLI::App* create = app.add_subcommand("create", "create a token and print it (shown only once)");
   create->add_option("--role", role_name, "viewer, operator or admin")->required();
   create->add_option("--name", name, "a name for the token (shown as the actor of what it does)");
