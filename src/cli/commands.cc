@@ -10,6 +10,7 @@
 
 #include "cli/buildspec_command.h"
 #include "cli/client_command.h"
+#include "cli/git_credential_command.h"
 #include "cli/json.h"
 #include "cli/serve_command.h"
 #include "pipeline/pipeline.h"
@@ -334,6 +335,8 @@ const std::vector<Command>& Commands() {
       {"pause", "pause automatic triggers of an environment", PauseCommand},
       {"resume", "end a pause or a rollback's hold", ResumeCommand},
       {"token", "create, list or revoke API tokens (token create --role R)", TokenCommand},
+      {"git-credential", "git's credential helper for codecommit:: URLs (run by git, not by hand)",
+       GitCredentialCommand},
   };
   return kCommands;
 }

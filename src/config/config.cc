@@ -62,11 +62,13 @@ const std::vector<std::string> kServerKeys = {"listen", "webhooks"};
 const std::vector<std::string> kWebhookKinds = {"github", "gitlab", "gitea", "generic"};
 // "secret" is known only to be refused with a better message than "unknown key".
 const std::vector<std::string> kWebhookKeys = {"secret_file", "secret_env", "secret"};
-const std::vector<std::string> kEnvironmentKeys = {"settings", "code",    "steps",   "buildspec",
-                                                   "env",      "timeout", "triggers"};
+const std::vector<std::string> kEnvironmentKeys = {"settings", "code",     "steps", "buildspec",   "env",
+                                                   "timeout",  "triggers", "role",  "external_id", "duration"};
 const std::vector<std::string> kSettingsKeys = {"url", "branch", "path", "role"};
 const std::vector<std::string> kCodeKeys = {"url", "ref", "allow_urls"};
-const std::vector<std::string> kStepKeys = {"name", "run", "env", "timeout", "when", "role", "external_id", "duration"};
+const std::vector<std::string> kStepKeys = {"name", "run",         "env",      "timeout", "when",
+                                            "role", "external_id", "duration", "secrets"};
+const std::vector<std::string> kSecretKinds = {"ssm", "secretsmanager", "file"};
 const std::vector<std::string> kTriggerKeys = {"push", "schedule", "tz", "catch_up"};
 const std::vector<std::string> kPushKeys = {"poll", "paths"};
 const std::vector<std::string> kCronShorthands = {"@yearly", "@annually", "@monthly", "@weekly",
@@ -398,6 +400,7 @@ class ConfigReader {
     const YamlNode* buildspec_key = nullptr;
     const YamlNode* code_key = nullptr;
     bool has_steps = false;
+    const YamlNode* env_role_key = nullptr;
     std::string buildspec_text;
     VisitMap(f.value, kEnvironmentKeys, context, &diag_, [&](const YamlField& e) {
       if (e.name == "settings") {
@@ -426,6 +429,9 @@ class ConfigReader {
         }
       } else if (e.name == "env") {
         ReadEnvMap(e, &env.env);
+      } else if (e.name == "role" || e.name == "external_id" || e.name == "duration") {
+        if (env_role_key == nullptr || e.name == "role") env_role_key = &e.key;
+        ReadRoleField(e, &env.role, &env.external_id, &env.role_duration_s);
       } else if (e.name == "timeout") {
         ReadDuration(e, &env.timeout_ms);
       } else if (e.name == "triggers") {
@@ -436,6 +442,12 @@ class ConfigReader {
     const bool has_settings = FindKey(f.value, "settings") != nullptr;
     const bool has_code = code_key != nullptr;
     const bool has_buildspec = buildspec_key != nullptr;
+    if (env_role_key != nullptr && !has_buildspec) {
+      diag_.Add(*env_role_key, "'role', 'external_id' and 'duration' of an environment are for a 'buildspec' " +
+                                   context + "; give steps their own 'role'");
+    } else if (env_role_key != nullptr && env.role.empty() && (!env.external_id.empty() || env.role_duration_s != 0)) {
+      diag_.Add(*env_role_key, "'external_id' and 'duration' need a 'role' " + context);
+    }
     if (has_buildspec && has_steps) {
       diag_.Add(*buildspec_key, "'buildspec' and 'steps' cannot both be given " + context + "; keep one of them");
     }
@@ -565,28 +577,11 @@ class ConfigReader {
                                     DidYouMeanHint(text, {"always", "on_success"}));
             }
           }
-        } else if (k.name == "role") {
-          role_node = &k.key;
-          if (ReadRole(k, &text)) step.role = text;
-        } else if (k.name == "external_id") {
-          external_id_node = &k.key;
-          if (ReadNonEmpty(k, &text)) {
-            if (HasControlOrSpace(text)) {
-              diag_.Add(k.at(), "'external_id' must not contain spaces or control characters");
-            } else {
-              step.external_id = text;
-            }
-          }
-        } else if (k.name == "duration") {
-          duration_node = &k.key;
-          int64_t ms = 0;
-          if (ReadDuration(k, &ms)) {
-            if (ms / 1000 < kMinRoleDurationS || ms / 1000 > kMaxRoleDurationS) {
-              diag_.Add(k.at(), "expected a role session 'duration' from 15m to 12h, got " + Quote(k.value.scalar));
-            } else {
-              step.role_duration_s = ms / 1000;
-            }
-          }
+        } else if (k.name == "role" || k.name == "external_id" || k.name == "duration") {
+          (k.name == "role" ? role_node : k.name == "external_id" ? external_id_node : duration_node) = &k.key;
+          ReadRoleField(k, &step.role, &step.external_id, &step.role_duration_s);
+        } else if (k.name == "secrets") {
+          ReadSecrets(k, context, &step.secrets);
         }
       });
       if (name_node == nullptr) diag_.Add(item, "missing 'name' " + context);
@@ -596,6 +591,79 @@ class ConfigReader {
         if (duration_node != nullptr) diag_.Add(*duration_node, "'duration' needs a 'role' " + context);
       }
       env->steps.push_back(std::move(step));
+    }
+  }
+
+  // One of `role`, `external_id`, `duration` (of a step or an environment).
+  void ReadRoleField(const YamlField& k, std::string* role, std::string* external_id, int64_t* duration_s) {
+    std::string text;
+    if (k.name == "role") {
+      if (ReadRole(k, &text)) *role = text;
+    } else if (k.name == "external_id") {
+      if (ReadNonEmpty(k, &text)) {
+        if (HasControlOrSpace(text)) {
+          diag_.Add(k.at(), "'external_id' must not contain spaces or control characters");
+        } else {
+          *external_id = text;
+        }
+      }
+    } else if (k.name == "duration") {
+      int64_t ms = 0;
+      if (ReadDuration(k, &ms)) {
+        if (ms / 1000 < kMinRoleDurationS || ms / 1000 > kMaxRoleDurationS) {
+          diag_.Add(k.at(), "expected a role session 'duration' from 15m to 12h, got " + Quote(k.value.scalar));
+        } else {
+          *duration_s = ms / 1000;
+        }
+      }
+    }
+  }
+
+  // secrets: {NAME: {ssm: PARAM} | {secretsmanager: ID[:KEY]} | {file: PATH}}
+  void ReadSecrets(const YamlField& f, const std::string& context, std::vector<SecretSource>* out) {
+    if (!ExpectMap(f, &diag_)) return;
+    std::map<std::string, const YamlNode*> seen;
+    for (const auto& [key, value] : f.value.entries) {
+      if (!key.IsScalar() || !IsShellIdentifier(key.scalar)) {
+        diag_.Add(key, "expected a variable name (letters, digits and '_', not starting with a digit) in 'secrets' " +
+                           context + ", got " + Got(key));
+        continue;
+      }
+      if (auto [it, inserted] = seen.emplace(key.scalar, &key); !inserted) {
+        diag_.Add(key, "duplicate secret " + Quote(key.scalar) + " " + context + ", first given at " +
+                           std::to_string(it->second->line) + ":" + std::to_string(it->second->column));
+        continue;
+      }
+      const YamlField entry{key.scalar, key, value};
+      const std::string where = "for secret " + Quote(key.scalar) + " " + context;
+      if (!value.IsMap() || value.entries.size() != 1) {
+        diag_.Add(entry.at(),
+                  "expected one of {ssm: PARAMETER}, {secretsmanager: SECRET-ID[:JSON-KEY]} or "
+                  "{file: PATH} " +
+                      where);
+        continue;
+      }
+      VisitMap(value, kSecretKinds, where, &diag_, [&](const YamlField& k) {
+        SecretSource secret;
+        secret.name = key.scalar;
+        std::string text;
+        if (!ReadNonEmpty(k, &text)) return;
+        if (HasControlOrSpace(text)) {
+          diag_.Add(k.at(), Quote(k.name) + " must not contain spaces or control characters " + where);
+          return;
+        }
+        if (k.name == "ssm") {
+          secret.kind = SecretSource::Kind::kSsm;
+          secret.ref = text;
+        } else if (k.name == "secretsmanager") {
+          secret.kind = SecretSource::Kind::kSecretsManager;
+          secret.ref = text;
+        } else {
+          secret.kind = SecretSource::Kind::kFile;
+          secret.ref = AbsolutePath(text, config_->dir);
+        }
+        out->push_back(std::move(secret));
+      });
     }
   }
 

@@ -17,6 +17,18 @@
 
 namespace slipway {
 
+// Where a secret's value comes from (`secrets:` of a step, doc/aws.md). The
+// value becomes the variable `name` of that step only and is masked in logs.
+struct SecretSource {
+  enum class Kind { kSsm, kSecretsManager, kFile };
+  std::string name;  // the variable, a shell identifier
+  Kind kind = Kind::kSsm;
+  // kSsm: the parameter name or ARN; kSecretsManager: "SECRET-ID[:JSON-KEY]";
+  // kFile: an absolute path (resolved against the config's directory),
+  // read when the run starts, without its trailing newline.
+  std::string ref;
+};
+
 struct StepConfig {
   std::string name;
   std::string run;                         // shell text, run as /bin/sh -c
@@ -26,6 +38,7 @@ struct StepConfig {
   std::string role;                        // optional AWS role ARN for this step only
   std::string external_id;                 // optional, with role
   int64_t role_duration_s = 0;             // optional, with role, 900..43200 (0: STS default)
+  std::vector<SecretSource> secrets;       // read with the step's role (else the engine's credentials)
 };
 
 // URLs and refs never begin with '-' and hold no spaces or control
@@ -78,7 +91,13 @@ struct EnvironmentConfig {
   std::string buildspec_path;
   bool buildspec_in_settings = false;
   std::map<std::string, std::string> env;  // variables for every step of this environment
-  int64_t timeout_ms = 60 * 60'000;        // whole run
+  // `role` of a buildspec environment (only there): like CodeBuild's service
+  // role, its credentials reach the whole build and read the buildspec's
+  // env.parameter-store / env.secrets-manager.
+  std::string role;
+  std::string external_id;
+  int64_t role_duration_s = 0;
+  int64_t timeout_ms = 60 * 60'000;  // whole run
   TriggersConfig triggers;
   int line = 0;  // where the environment is defined, for messages
 };

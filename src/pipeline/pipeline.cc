@@ -8,6 +8,10 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "aws/codecommit.h"
+#include "aws/credentials.h"
+#include "aws/engine.h"
+#include "aws/timestamp.h"
 #include "buildspec/runner.h"
 #include "proc/log.h"
 #include "util/clock.h"
@@ -71,7 +75,139 @@ std::string ExportedVariablesJson(const std::vector<std::pair<std::string, std::
   return j.dump();
 }
 
+// Credentials are assumed again when a run gets this close to their expiry.
+constexpr int64_t kRoleRefreshMs = 5 * 60 * 1000;
+
+// The file a `{file: PATH}` secret names, without its trailing newline.
+Result<std::string> ReadSecretFile(const std::string& path) {
+  SLIPWAY_ASSIGN_OR_RETURN(std::string text, ReadFile(path));
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  return text;
+}
+
+// The path of the running binary, for git's credential.helper.
+std::string SelfExecutable() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string("slipway");
+}
+
+std::string ShellQuote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out + "'";
+}
+
 }  // namespace
+
+struct Pipeline::RunAws {
+  struct Role {
+    aws::AssumeRoleParams params;
+    aws::Credentials credentials;
+  };
+
+  RunAws(std::string environment, std::string run_label, LogWriter* log)
+      : environment_(std::move(environment)), run_label_(std::move(run_label)), log_(log) {}
+
+  void Note(const std::string& message) {
+    if (log_ != nullptr) (void)log_->Engine(message);
+  }
+  // Registers values with the log's masker, from now on.
+  void Mask(const std::vector<std::string>& values) {
+    for (const auto& v : values) {
+      if (!v.empty() && std::find(secrets_.begin(), secrets_.end(), v) == secrets_.end()) secrets_.push_back(v);
+    }
+    if (log_ != nullptr) log_->SetSecrets(secrets_);
+  }
+  const std::vector<std::string>& secrets() const { return secrets_; }
+
+  // The engine's own credentials; the first call logs where they came from.
+  Result<aws::Credentials> Base() {
+    std::string source;
+    Result<aws::Credentials> creds = aws::EngineAws::Default().BaseCredentials(&source);
+    if (!creds.ok()) return creds.status().WithContext("aws");
+    Mask(aws::SecretStrings(*creds));
+    if (!base_noted_) {
+      base_noted_ = true;
+      Note("aws: base credentials from " + source + " (key " + aws::AbbreviateKeyId(creds->access_key_id) + ")");
+    }
+    return creds;
+  }
+
+  // The role's credentials: assumed on first use, again when they are about
+  // to expire. `what` says who they are for ("step 'deploy'").
+  Result<aws::Credentials> AssumeRole(const std::string& arn, const std::string& external_id, int64_t duration_s,
+                                      const std::string& what) {
+    for (Role& r : roles_) {
+      if (r.params.role_arn != arn || r.params.external_id != external_id || r.params.duration_seconds != duration_s) {
+        continue;
+      }
+      if (r.credentials.expiration_ms == 0 || r.credentials.expiration_ms - NowMs() > kRoleRefreshMs) {
+        return r.credentials;
+      }
+      SLIPWAY_RETURN_IF_ERROR(Base().status());
+      SLIPWAY_ASSIGN_OR_RETURN(r.credentials, aws::EngineAws::Default().AssumeRole(r.params));
+      Mask(aws::SecretStrings(r.credentials));
+      Note("aws: assumed role '" + arn + "' again for " + what + " (key " +
+           aws::AbbreviateKeyId(r.credentials.access_key_id) + ")");
+      return r.credentials;
+    }
+    SLIPWAY_RETURN_IF_ERROR(Base().status());
+    Role role;
+    role.params.role_arn = arn;
+    role.params.external_id = external_id;
+    role.params.duration_seconds = duration_s;
+    role.params.session_name = aws::MakeSessionName(environment_, run_label_);
+    SLIPWAY_ASSIGN_OR_RETURN(role.credentials, aws::EngineAws::Default().AssumeRole(role.params));
+    Mask(aws::SecretStrings(role.credentials));
+    Note(
+        "aws: assumed role '" + arn + "' for " + what + " (session " + role.params.session_name + ", key " +
+        aws::AbbreviateKeyId(role.credentials.access_key_id) +
+        (role.credentials.expiration_ms == 0 ? "" : ", expires " + aws::FormatIso8601(role.credentials.expiration_ms)) +
+        ")");
+    roles_.push_back(role);
+    return role.credentials;
+  }
+
+  // The credentials that sign for `role` (or the engine's when role is "").
+  Result<aws::Credentials> For(const std::string& role, const std::string& external_id, int64_t duration_s,
+                               const std::string& what) {
+    return role.empty() ? Base() : AssumeRole(role, external_id, duration_s, what);
+  }
+
+  // Reads a secret with `credentials`.
+  Result<std::string> Secret(const SecretSource& secret, const aws::Credentials* credentials) {
+    Result<std::string> value = [&]() -> Result<std::string> {
+      switch (secret.kind) {
+        case SecretSource::Kind::kFile:
+          return ReadSecretFile(secret.ref);
+        case SecretSource::Kind::kSsm:
+          return aws::EngineAws::Default().GetParameter(*credentials, secret.ref);
+        case SecretSource::Kind::kSecretsManager:
+          return aws::EngineAws::Default().GetSecretValue(*credentials, secret.ref);
+      }
+      return Internal("unknown secret kind");
+    }();
+    if (value.ok()) Mask({*value});
+    return value;
+  }
+
+  std::map<size_t, EnvMap> step_secrets;  // by step index: variable -> value
+
+ private:
+  std::string environment_;
+  std::string run_label_;
+  LogWriter* log_;
+  bool base_noted_ = false;
+  std::vector<std::string> secrets_;
+  std::vector<Role> roles_;
+};
 
 const char* SyncStatusName(SyncStatus status) {
   switch (status) {
@@ -95,6 +231,60 @@ Git Pipeline::MakeGit(const CancelToken* cancel) const {
   return Git(options);
 }
 
+Result<Git> Pipeline::MakeGitFor(const std::string& url, bool for_settings, const EnvironmentConfig& env, RunAws* aws,
+                                 const CancelToken* cancel) const {
+  if (!aws::IsCodeCommitUrl(url)) return MakeGit(cancel);
+  SLIPWAY_ASSIGN_OR_RETURN(aws::CodeCommitUrl cc, aws::ParseCodeCommitUrl(url));
+  aws::EngineAws& engine = aws::EngineAws::Default();
+  if (cc.region.empty()) cc.region = engine.region();
+  aws::Credentials credentials;
+  const std::string& role = for_settings && env.settings ? env.settings->role : std::string();
+  if (!role.empty()) {
+    SLIPWAY_ASSIGN_OR_RETURN(credentials, aws->AssumeRole(role, "", 0, "the settings fetch"));
+  } else if (!cc.profile.empty()) {
+    // codecommit://PROFILE@REPO: that profile's credentials, as git-remote-codecommit does.
+    EnvMap env_copy = engine.env();
+    env_copy["AWS_PROFILE"] = cc.profile;
+    std::unique_ptr<aws::HttpClient> http = aws::NewCurlHttpClient(aws::HttpSettings::FromEnvironment(env_copy));
+    aws::ChainOptions chain;
+    chain.env = env_copy;
+    chain.http = http.get();
+    Result<aws::ResolvedCredentials> resolved = aws::ResolveBaseCredentials(chain);
+    if (!resolved.ok()) return resolved.status().WithContext("credentials of profile '" + cc.profile + "' for " + url);
+    credentials = resolved->credentials;
+    aws->Mask(aws::SecretStrings(credentials));
+    aws->Note("aws: " + url + " with credentials from " + resolved->source);
+  } else {
+    SLIPWAY_ASSIGN_OR_RETURN(credentials, aws->Base());
+  }
+  std::string https = cc.HttpsUrl();
+  GitOptions options;
+  options.mirrors_dir = JoinPath(config_.state_dir, "mirrors");
+  options.timeout_ms = config_.git_timeout_ms;
+  options.cancel = cancel;
+  // For tests: CodeCommit itself cannot be reached from a test, so its origin
+  // can be moved (to a local git http-backend); the helper still signs for
+  // the real host, which is what the local server checks.
+  auto hook = engine.env().find("SLIPWAY_TEST_CODECOMMIT_ORIGIN");
+  if (hook != engine.env().end() && !hook->second.empty()) {
+    Result<aws::Url> real = aws::ParseUrl(https);
+    if (real.ok()) {
+      options.extra_env["SLIPWAY_CC_SIGN_HOST"] = real->host;
+      https = hook->second + real->path;
+    }
+  }
+  // The mirror stays keyed by the codecommit:: URL; git rewrites it to HTTPS,
+  // and only our helper answers (the empty value resets the helper list).
+  options.extra_config = {"url." + https + ".insteadOf=" + url, "credential.helper=",
+                          "credential.helper=!" + ShellQuote(SelfExecutable()) + " git-credential",
+                          "credential.useHttpPath=true"};
+  options.extra_env["SLIPWAY_CC_ACCESS_KEY_ID"] = credentials.access_key_id;
+  options.extra_env["SLIPWAY_CC_SECRET_ACCESS_KEY"] = credentials.secret_access_key;
+  options.extra_env["SLIPWAY_CC_SESSION_TOKEN"] = credentials.session_token;
+  options.extra_env["SLIPWAY_CC_REGION"] = cc.region;
+  return Git(options);
+}
+
 std::vector<StepConfig> Pipeline::StepsOf(const EnvironmentConfig& env) {
   return env.steps.empty() ? DefaultSteps() : env.steps;
 }
@@ -114,11 +304,14 @@ std::vector<std::string> Pipeline::StepNamesOf(const EnvironmentConfig& env) {
 }
 
 Result<Desired> Pipeline::Prepare(const EnvironmentConfig& env, const std::string& ref_override,
-                                  const std::string& pinned_settings_commit, const std::string& pinned_code_commit) {
+                                  const std::string& pinned_settings_commit, const std::string& pinned_code_commit,
+                                  RunAws* aws) {
   Desired desired;
-  Git git = MakeGit(nullptr);
+  std::optional<RunAws> own_aws;  // a plan's: its roles are assumed here
+  if (aws == nullptr) aws = &own_aws.emplace(env.name, "plan", nullptr);
   if (env.settings) {
     const SettingsSource& s = *env.settings;
+    SLIPWAY_ASSIGN_OR_RETURN(Git git, MakeGitFor(s.url, true, env, aws, nullptr));
     if (!pinned_settings_commit.empty()) {
       // A rollback: exactly this commit, fetched only when the mirror lacks it.
       if (!git.HasCommit(s.url, pinned_settings_commit)) SLIPWAY_RETURN_IF_ERROR(git.Fetch(s.url));
@@ -160,6 +353,7 @@ Result<Desired> Pipeline::Prepare(const EnvironmentConfig& env, const std::strin
     }
     desired.code_url = desired.pin.code_url;
   }
+  SLIPWAY_ASSIGN_OR_RETURN(Git git, MakeGitFor(desired.code_url, false, env, aws, nullptr));
   desired.code_ref = !ref_override.empty()           ? ref_override
                      : !desired.pin.code_ref.empty() ? desired.pin.code_ref
                                                      : code.ref;
@@ -320,12 +514,18 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& env, const RunOptions& 
 
   note("==> run " + std::to_string(run.id) + " of '" + env.name + "' (trigger: " + run.trigger + ")");
 
+  // Credentials: every role the run needs is assumed, and every secret of its
+  // steps read, before anything is fetched or run, so a refused role runs
+  // nothing. All of them are masked in the log from here on.
+  RunAws aws(env.name, std::to_string(run.id), log.get());
+  if (Status ready = PrepareAws(env, &aws); !ready.ok()) return finish(RunStatus::kFailed, ready.message(), false);
+
   // Prepare: settings, pin, exact code commit. Mirrors are shared between
   // environments, so the git stage is serialised per state directory.
   Result<Desired> prepared = [&]() -> Result<Desired> {
     SLIPWAY_ASSIGN_OR_RETURN(FileLock git_lock, FileLock::Acquire(LockPath(config_, "git"), nullptr));
     (void)git_lock;
-    return Prepare(env, options.ref_override, options.pinned_settings_commit, options.pinned_code_commit);
+    return Prepare(env, options.ref_override, options.pinned_settings_commit, options.pinned_code_commit, &aws);
   }();
   if (!prepared.ok()) {
     RunStatus status = prepared.status().code() == StatusCode::kCancelled ? RunStatus::kCancelled : RunStatus::kFailed;
@@ -383,10 +583,40 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& env, const RunOptions& 
 
   // Steps: the native ones, or the phases of a CodeBuild buildspec.
   StageOutcome outcome;
-  StageContext ctx{env, options, desired, workspace, deadline, run, *log};
+  StageContext ctx{env, options, desired, workspace, deadline, run, *log, aws};
   Status stage = IsBuildspecEnvironment(env) ? RunBuildspecPhases(ctx, &outcome) : RunSteps(ctx, &outcome);
   SLIPWAY_RETURN_IF_ERROR(stage);
   return finish(outcome.status, outcome.error, outcome.status == RunStatus::kSucceeded);
+}
+
+Status Pipeline::PrepareAws(const EnvironmentConfig& env, RunAws* aws) {
+  if (env.settings && !env.settings->role.empty()) {
+    SLIPWAY_RETURN_IF_ERROR(aws->AssumeRole(env.settings->role, "", 0, "the settings fetch").status());
+  }
+  if (IsBuildspecEnvironment(env)) {
+    if (!env.role.empty()) {
+      SLIPWAY_RETURN_IF_ERROR(aws->AssumeRole(env.role, env.external_id, env.role_duration_s, "the build").status());
+    }
+    return Status::Ok();
+  }
+  std::vector<StepConfig> steps = StepsOf(env);
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const StepConfig& step = steps[i];
+    const std::string what = "step '" + step.name + "'";
+    std::optional<aws::Credentials> credentials;
+    if (!step.role.empty()) {
+      SLIPWAY_ASSIGN_OR_RETURN(credentials, aws->AssumeRole(step.role, step.external_id, step.role_duration_s, what));
+    }
+    for (const SecretSource& secret : step.secrets) {
+      if (secret.kind != SecretSource::Kind::kFile && !credentials) {
+        SLIPWAY_ASSIGN_OR_RETURN(credentials, aws->Base());
+      }
+      Result<std::string> value = aws->Secret(secret, credentials ? &*credentials : nullptr);
+      if (!value.ok()) return value.status().WithContext("secret " + secret.name + " of " + what);
+      aws->step_secrets[i][secret.name] = *value;
+    }
+  }
+  return Status::Ok();
 }
 
 Status Pipeline::RunSteps(StageContext& ctx, StageOutcome* outcome) {
@@ -417,6 +647,21 @@ Status Pipeline::RunSteps(StageContext& ctx, StageOutcome* outcome) {
     ProcessOptions p;
     p.argv = {"/bin/sh", "-c", step.run};
     p.env = StepEnvironment(env, step, run, ctx.desired, ctx.workspace);
+    // The step's own secrets and role credentials, for this step only.
+    for (const auto& [k, v] : ctx.aws.step_secrets[i]) p.env[k] = v;
+    if (!step.role.empty()) {
+      // Assumed before the run started; again here if they are about to expire.
+      Result<aws::Credentials> creds =
+          ctx.aws.AssumeRole(step.role, step.external_id, step.role_duration_s, "step '" + step.name + "'");
+      if (!creds.ok()) {
+        if (status == RunStatus::kSucceeded) {
+          status = RunStatus::kFailed;
+          error = creds.status().message();
+        }
+        continue;
+      }
+      for (const auto& [k, v] : aws::CredentialsEnvironment(*creds, aws::EngineAws::Default().region())) p.env[k] = v;
+    }
     p.cwd = ctx.workspace;
     bool run_timeout_applies = step.timeout_ms == 0 || remaining < step.timeout_ms;
     p.timeout_ms = step.timeout_ms == 0 ? remaining : std::min(step.timeout_ms, remaining);
@@ -491,6 +736,35 @@ Status Pipeline::RunBuildspecPhases(StageContext& ctx, StageOutcome* outcome) {
   StepConfig facts;
   facts.name = "buildspec";
   b.base_env = StepEnvironment(env, facts, run, ctx.desired, ctx.workspace);
+  RunAws& aws = ctx.aws;
+  std::optional<aws::Credentials> build_credentials;
+  if (!env.role.empty()) {
+    // Like CodeBuild's service role: the whole build gets its credentials.
+    Result<aws::Credentials> creds = aws.AssumeRole(env.role, env.external_id, env.role_duration_s, "the build");
+    if (!creds.ok()) {
+      outcome->status = RunStatus::kFailed;
+      outcome->error = creds.status().message();
+      return Status::Ok();
+    }
+    build_credentials = *creds;
+    for (const auto& [k, v] : aws::CredentialsEnvironment(*creds, aws::EngineAws::Default().region())) {
+      b.base_env[k] = v;
+    }
+  }
+  // env.parameter-store / env.secrets-manager: read with the build's role,
+  // else with the engine's credentials.
+  b.resolve_secret = [&aws, &build_credentials](const SecretReference& ref) -> Result<std::string> {
+    if (!build_credentials) {
+      SLIPWAY_ASSIGN_OR_RETURN(build_credentials, aws.Base());
+    }
+    SecretSource source;
+    source.name = ref.variable;
+    source.ref = ref.reference;
+    source.kind = ref.kind == SecretReference::Kind::kParameterStore ? SecretSource::Kind::kSsm
+                                                                     : SecretSource::Kind::kSecretsManager;
+    return aws.Secret(source, &*build_credentials);
+  };
+  b.on_secret = [&aws](const std::string& value) { aws.Mask({value}); };
   for (const auto& [k, v] : env.env) b.env_config[k] = v;
   for (const auto& [k, v] : ctx.desired.pin.variables) b.env_config[k] = v;
   b.project = env.name;
@@ -503,8 +777,10 @@ Status Pipeline::RunBuildspecPhases(StageContext& ctx, StageOutcome* outcome) {
   b.cancel = ctx.options.cancel;
   b.temp_parent = DirName(ctx.workspace);
   b.artifacts_dir = ctx.workspace + ".artifacts";
-  LogWriter* log = &ctx.log;
-  b.log = [log](std::string_view chunk) { (void)log->Raw(chunk); };
+  // One stream for the whole build, so a secret split between two chunks of
+  // output is still masked.
+  std::unique_ptr<RawLogStream> raw = ctx.log.NewRawStream();
+  b.log = [&raw](std::string_view chunk) { raw->Write(chunk); };
   // Phases are the run's steps, recorded as they start and end.
   auto record_phase = [&](const PhaseRecord& phase, bool ended) {
     for (auto& step : run.steps) {
@@ -523,6 +799,7 @@ Status Pipeline::RunBuildspecPhases(StageContext& ctx, StageOutcome* outcome) {
   b.on_phase_end = [&](const PhaseRecord& phase) { record_phase(phase, true); };
 
   Result<BuildResult> result = RunBuildspec(b);
+  (void)raw->Finish();
   (void)RemoveTree(ctx.workspace + ".buildspec");
   if (!result.ok()) {
     outcome->status = RunStatus::kFailed;
@@ -530,6 +807,9 @@ Status Pipeline::RunBuildspecPhases(StageContext& ctx, StageOutcome* outcome) {
     return Status::Ok();
   }
   for (const auto& phase : result->phases) record_phase(phase, true);
+  // Exported variables are stored and served by the API: never a secret.
+  SecretMasker masker(aws.secrets());
+  for (auto& [k, v] : result->exported_variables) v = masker.Mask(v);
   run.exported_json = ExportedVariablesJson(result->exported_variables);
   switch (result->status) {
     case BuildStatus::kSucceeded:

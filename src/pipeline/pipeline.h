@@ -101,8 +101,20 @@ class Pipeline {
   static std::vector<std::string> StepNamesOf(const EnvironmentConfig& env);
 
  private:
+  // The AWS side of one run (doc/aws.md "Wiring"): the credentials of every
+  // role the run needs, assumed before anything is fetched or run, the
+  // steps' secret values, and every secret string registered with the log's
+  // masker. Defined in pipeline.cc.
+  struct RunAws;
+
+  // `aws` may be null (a plan): roles needed for a codecommit settings URL are
+  // then assumed on the spot.
   Result<Desired> Prepare(const EnvironmentConfig& env, const std::string& ref_override,
-                          const std::string& pinned_settings_commit = "", const std::string& pinned_code_commit = "");
+                          const std::string& pinned_settings_commit = "", const std::string& pinned_code_commit = "",
+                          RunAws* aws = nullptr);
+  // Assumes every role of the run and reads every secret of its steps; an
+  // error is the one sentence that fails the run before anything runs.
+  Status PrepareAws(const EnvironmentConfig& env, RunAws* aws);
   // What one stage of a run works on, and how it ended.
   struct StageContext {
     const EnvironmentConfig& env;
@@ -112,6 +124,7 @@ class Pipeline {
     int64_t deadline;  // monotonic ms
     RunRecord& run;
     LogWriter& log;
+    RunAws& aws;
   };
   struct StageOutcome {
     RunStatus status = RunStatus::kSucceeded;
@@ -122,6 +135,12 @@ class Pipeline {
   Status RunSteps(StageContext& ctx, StageOutcome* outcome);
   Status RunBuildspecPhases(StageContext& ctx, StageOutcome* outcome);
   Git MakeGit(const CancelToken* cancel) const;
+  // A Git for fetching `url`: MakeGit's, plus for a codecommit:: URL the
+  // rewrite to CodeCommit's HTTPS endpoint and the built-in credential helper
+  // (`slipway git-credential`) with the settings role's credentials
+  // (`for_settings`) or the engine's, for these git calls only.
+  Result<Git> MakeGitFor(const std::string& url, bool for_settings, const EnvironmentConfig& env, RunAws* aws,
+                         const CancelToken* cancel) const;
   void PruneWorkspaces(const std::string& environment);
 
   const Config& config_;

@@ -147,6 +147,7 @@ void LogWriter::SetSecrets(std::vector<std::string> secrets) {
 }
 
 std::unique_ptr<LogStream> LogWriter::NewStream() { return std::make_unique<LogStream>(Key(), this); }
+std::unique_ptr<RawLogStream> LogWriter::NewRawStream() { return std::make_unique<RawLogStream>(Key(), this); }
 
 Status LogWriter::Engine(std::string_view message) {
   int64_t now = Now();
@@ -208,6 +209,26 @@ void LogWriter::EchoLocked(std::string_view data) {
     return;
   }
   echo_at_line_start_ = data.back() == '\n';
+}
+
+// ---- RawLogStream -----------------------------------------------------------
+
+RawLogStream::~RawLogStream() { [[maybe_unused]] Status ignored = Finish(); }
+
+void RawLogStream::Write(std::string_view chunk) {
+  if (chunk.empty()) return;
+  std::lock_guard<std::mutex> lock(writer_->mutex_);
+  MaskingStream::Output masked = masking_.Push(chunk, writer_->masker_);
+  [[maybe_unused]] Status status = writer_->WriteFileLocked(masked.text);  // sticky in writer_->status_
+  writer_->EchoLocked(masked.text);
+}
+
+Status RawLogStream::Finish() {
+  std::lock_guard<std::mutex> lock(writer_->mutex_);
+  std::string tail = masking_.Flush(writer_->masker_);
+  [[maybe_unused]] Status status = writer_->WriteFileLocked(tail);
+  writer_->EchoLocked(tail);
+  return writer_->status_;
 }
 
 // ---- LogStream --------------------------------------------------------------

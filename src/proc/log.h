@@ -81,6 +81,7 @@ class MaskingStream {
 };
 
 class LogStream;
+class RawLogStream;
 
 struct LogWriterOptions {
   // A terminal (or any fd) that gets a plain copy of everything: output as it
@@ -109,6 +110,10 @@ class LogWriter {
 
   // A stream for one step's output. The stream must not outlive the writer.
   std::unique_ptr<LogStream> NewStream();
+  // A stream of text written verbatim like Raw(), but masked across chunks:
+  // a secret split between two writes is still caught. For output with a
+  // format of its own (the buildspec log). Must not outlive the writer.
+  std::unique_ptr<RawLogStream> NewRawStream();
 
   // An engine message ("==> step lint: make lint"): each of its lines is
   // written stamped to the file and plain to the echo (starting on a fresh
@@ -133,6 +138,7 @@ class LogWriter {
 
  private:
   friend class LogStream;
+  friend class RawLogStream;
 
   int64_t Now() const;
   // Appends "STAMP | line\n" to *out. Caches the formatted stamp.
@@ -187,6 +193,25 @@ class LogStream {
   int64_t held_since_ms_ = 0;  // arrival of the oldest byte the masker holds back
   std::string line_;           // the unfinished line
   int64_t line_since_ms_ = 0;  // arrival of line_'s first byte
+};
+
+// Verbatim output (neither stamped nor split into lines) masked as a byte
+// stream: a tail that could begin a secret is held back until more arrives
+// or Finish(). Write and Finish may be called from any thread.
+class RawLogStream {
+ public:
+  RawLogStream(LogWriter::Key, LogWriter* writer) : writer_(writer) {}
+  ~RawLogStream();  // Finish()es, ignoring the status
+  RawLogStream(const RawLogStream&) = delete;
+  RawLogStream& operator=(const RawLogStream&) = delete;
+
+  void Write(std::string_view chunk);
+  // Writes what is held back. Returns writer->status().
+  Status Finish();
+
+ private:
+  LogWriter* writer_;
+  MaskingStream masking_;
 };
 
 }  // namespace slipway

@@ -14,13 +14,17 @@ CONFIG.json:
               "trusted": ["arn:...user/engine"],  # absent: any known principal
               "external_id": "xyz",            # absent: none required
               "web_identity_tokens": ["tok"]}],   # tokens AssumeRoleWithWebIdentity accepts
+   "parameters": {"/prod/token": "value"},    # SSM GetParameters (JSON protocol)
+   "secrets": {"prod/db": "{\"pw\": \"x\"}"},   # Secrets Manager GetSecretValue, by name or ARN
+   "secret_readers": ["arn:..."],             # absent: any known principal may read parameters and secrets
    "max_skew_seconds": 900,
    "fail_first": 0}                            # answer 500 to the first N requests
 
 Credentials issued by AssumeRole* are remembered, so they can sign later
 requests (role chaining, GetCallerIdentity). GET /_log returns the list of
 requests handled: action, parameters (no secrets but the web token), caller
-access key, outcome code.
+access key, outcome code. GET /_key/AKID returns a known key's secret, token
+and ARN (for the fake CodeCommit git server).
 """
 import argparse
 import datetime
@@ -85,14 +89,15 @@ def parse_authorization(value):
                        "'SignedHeaders' and 'Signature'")
 
 
-def verify_signature(handler, body):
+def verify_signature(handler, body, expected_service="sts"):
     """Checks the SigV4 signature with botocore; returns the caller's key record."""
     auth = handler.headers.get("Authorization")
     if not auth:
         raise StsError(403, "MissingAuthenticationToken", "Request is missing Authentication Token")
     akid, date, region, service, signed_headers, signature = parse_authorization(auth)
-    if service != "sts":
-        raise StsError(403, "SignatureDoesNotMatch", "Credential should be scoped to correct service: 'sts'.")
+    if service != expected_service:
+        raise StsError(403, "SignatureDoesNotMatch",
+                       "Credential should be scoped to correct service: '%s'." % expected_service)
     amz_date = handler.headers.get("X-Amz-Date", "")
     try:
         when = datetime.datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=datetime.timezone.utc)
@@ -118,7 +123,7 @@ def verify_signature(handler, body):
         for v in values:
             request.headers[name] = v
     request.context["timestamp"] = amz_date
-    signer = botocore.auth.SigV4Auth(Credentials(akid, key["secret"], key["token"]), "sts", region)
+    signer = botocore.auth.SigV4Auth(Credentials(akid, key["secret"], key["token"]), expected_service, region)
     canonical = signer.canonical_request(request)
     expected = signer.signature(signer.string_to_sign(request, canonical), request)
     if expected != signature:
@@ -224,11 +229,68 @@ class Handler(BaseHTTPRequestHandler):
         if urlsplit(self.path).path == "/_log":
             with LOCK:
                 return self.reply(200, json.dumps(LOG), "application/json")
+        if urlsplit(self.path).path.startswith("/_key/"):
+            # For tests/aws/fake_codecommit_git.py: the keys it issued, to check a password with.
+            with LOCK:
+                key = KEYS.get(urlsplit(self.path).path[len("/_key/"):])
+            if key is None:
+                return self.reply(404, "{}", "application/json")
+            return self.reply(200, json.dumps({"secret": key["secret"], "token": key["token"], "arn": key["arn"]}),
+                              "application/json")
         self.reply(404, error_xml(StsError(404, "UnknownOperation", "use POST")))
+
+    def json_call(self, target, body):
+        """SSM and Secrets Manager: JSON protocol, X-Amz-Target, SigV4 checked by botocore."""
+        service = "ssm" if target.startswith("AmazonSSM.") else "secretsmanager"
+        action = target.split(".", 1)[1]
+        entry = {"action": action, "service": service}
+        try:
+            try:
+                request = json.loads(body.decode("utf-8") or "{}")
+            except ValueError:
+                raise StsError(400, "SerializationException", "body is not JSON")
+            caller = verify_signature(self, body, service)
+            entry["caller"] = caller["arn"]
+            readers = CONFIG.get("secret_readers")
+            if readers is not None and caller["arn"] not in readers:
+                raise StsError(400, "AccessDeniedException", "User: %s is not authorized to perform: %s:%s"
+                               % (caller["arn"], service, action))
+            if target == "AmazonSSM.GetParameters":
+                if request.get("WithDecryption") is not True:
+                    raise StsError(400, "ValidationException", "test server wants WithDecryption: true")
+                params = CONFIG.get("parameters", {})
+                names = request.get("Names", [])
+                entry["params"] = {"Names": names}
+                found = [{"Name": n, "Type": "SecureString", "Value": params[n], "Version": 1} for n in names
+                         if n in params]
+                result = {"Parameters": found, "InvalidParameters": [n for n in names if n not in params]}
+            elif target == "secretsmanager.GetSecretValue":
+                sid = request.get("SecretId", "")
+                entry["params"] = {k: v for k, v in request.items()}
+                secrets = CONFIG.get("secrets", {})
+                name = sid.split(":")[6].rsplit("-", 1)[0] if sid.startswith("arn:") else sid
+                if name not in secrets:
+                    raise StsError(400, "ResourceNotFoundException", "Secrets Manager can't find the specified secret.")
+                result = {"ARN": "arn:aws:secretsmanager:us-east-1:111111111111:secret:%s-AbCdEf" % name,
+                          "Name": name, "SecretString": secrets[name], "VersionId": str(uuid.uuid4()),
+                          "VersionStages": [request.get("VersionStage", "AWSCURRENT")]}
+            else:
+                raise StsError(400, "UnknownOperationException", "unknown operation %s" % target)
+            entry["outcome"] = "ok"
+            status, text = 200, json.dumps(result)
+        except StsError as e:
+            entry["outcome"] = e.code
+            status, text = e.status, json.dumps({"__type": e.code, "message": e.message})
+        with LOCK:
+            LOG.append(entry)
+        self.reply(status, text, "application/x-amz-json-1.1")
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
+        target = self.headers.get("X-Amz-Target")
+        if target:
+            return self.json_call(target, body)
         params = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
         action = params.get("Action", "")
         entry = {"action": action, "params": {k: v for k, v in params.items() if k not in ("Action", "Version")}}
