@@ -7,6 +7,8 @@
 // repository with environments/staging and environments/production pinned to
 // different tags; and a slipway.yaml. Then deploys both environments and
 // shows the status.
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
@@ -183,24 +185,28 @@ int DemoCommand(int argc, char** argv) {
   }
   std::printf("\n==> slipway status\n");
   std::fflush(stdout);
-  std::string config_arg = config_path;
-  std::vector<std::string> args = {"status", "--config", config_arg};
+  std::vector<std::string> args = {"status", "--config", config_path};
   std::vector<char*> cargs;
   for (auto& a : args) cargs.push_back(a.data());
   cargs.push_back(nullptr);
   for (const auto& c : Commands()) {
     if (std::string(c.name) == "status") c.handler(static_cast<int>(args.size()), cargs.data());
   }
+  // The commands to try name this very binary, wherever it was built.
+  std::string self = "slipway";
+  char exe[4096];
+  ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n > 0) self.assign(exe, static_cast<size_t>(n));
   std::printf(
       "\nWhat the target account now runs:\n  %s/target/staging.txt and %s/target/production.txt\n\n"
       "Try it yourself:\n"
       "  cd %s\n"
-      "  slipway plan production              # what would change, nothing runs\n"
+      "  %s plan production        # what would change, nothing runs\n"
       "  (cd work/settings && sed -i 's/v1.0.0/v1.1.0/' environments/production/deploy.yaml &&\n"
       "   git commit -qam 'Production to v1.1.0' && git push -q ../../remotes/settings.git main)\n"
-      "  slipway run production               # deploys v1.1.0\n"
-      "  slipway history; slipway show 3; slipway logs 3\n",
-      dir.c_str(), dir.c_str(), dir.c_str());
+      "  %s run production         # deploys v1.1.0\n"
+      "  %s history; %s logs 3\n",
+      dir.c_str(), dir.c_str(), dir.c_str(), self.c_str(), self.c_str(), self.c_str(), self.c_str());
   return rc;
 }
 
