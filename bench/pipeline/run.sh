@@ -43,7 +43,7 @@ make_small() {
 make_large() {
   git init -q --bare "$work/remotes/large.git"
   python3 "$here/make_large_repo.py" | git -C "$work/remotes/large.git" fast-import --quiet
-  git -C "$work/remotes/large.git" gc -q --aggressive --prune=now 2>/dev/null || git -C "$work/remotes/large.git" repack -adq
+  git -C "$work/remotes/large.git" repack -adq
 }
 make_settings() {  # $1 = tag
   rm -rf "$work/settings-work"; mkdir -p "$work/settings-work/environments/bench"; cd "$work/settings-work"; git init -q
