@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include "aws/shared_config.h"
+#include "util/clock.h"
 
 namespace slipway::aws {
 
@@ -87,13 +88,27 @@ Result<Credentials> EngineAws::BaseCredentials(std::string* source) {
 }
 
 Result<Credentials> EngineAws::AssumeRole(const AssumeRoleParams& params) {
+  constexpr int64_t kRefreshBeforeMs = 5 * 60 * 1000;
+  std::string key = params.role_arn + "\n" + params.external_id + "\n" + std::to_string(params.duration_seconds) +
+                    "\n" + params.session_name;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = role_cache_.find(key);
+    if (it != role_cache_.end() &&
+        (it->second.expiration_ms == 0 || it->second.expiration_ms - NowMs() > kRefreshBeforeMs)) {
+      return it->second;
+    }
+  }
   SLIPWAY_ASSIGN_OR_RETURN(Credentials base, BaseCredentials(nullptr));
   StsClient* sts = nullptr;
   {
     std::lock_guard<std::mutex> lock(mu_);
     sts = sts_.get();
   }
-  return sts->AssumeRole(base, params);
+  SLIPWAY_ASSIGN_OR_RETURN(Credentials credentials, sts->AssumeRole(base, params));
+  std::lock_guard<std::mutex> lock(mu_);
+  role_cache_[key] = credentials;
+  return credentials;
 }
 
 Result<std::string> EngineAws::GetParameter(const Credentials& credentials, const std::string& name) {

@@ -5,6 +5,7 @@
 // clients built from them. Nothing of this reaches a step.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -42,7 +43,9 @@ class EngineAws {
   // *source (optional) gets where they came from, never a secret.
   Result<Credentials> BaseCredentials(std::string* source);
   // Assumes a role with the base credentials. Errors are one sentence naming
-  // the role ("assume role 'ARN': AccessDenied: ...").
+  // the role ("assume role 'ARN': AccessDenied: ..."). The answer is cached
+  // for the same parameters (session name included) until five minutes
+  // before it expires.
   Result<Credentials> AssumeRole(const AssumeRoleParams& params);
   // Parameter Store and Secrets Manager with the given credentials.
   Result<std::string> GetParameter(const Credentials& credentials, const std::string& name);
@@ -60,6 +63,7 @@ class EngineAws {
   std::unique_ptr<CredentialsProvider> provider_;
   std::unique_ptr<StsClient> sts_;
   std::unique_ptr<SecretsClient> secrets_;
+  std::map<std::string, Credentials> role_cache_;  // by role, external id, duration, session
 };
 
 }  // namespace slipway::aws

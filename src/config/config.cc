@@ -643,9 +643,10 @@ class ConfigReader {
                       where);
         continue;
       }
+      const std::string& variable = key.scalar;  // lambdas cannot capture structured bindings before C++20
       VisitMap(value, kSecretKinds, where, &diag_, [&](const YamlField& k) {
         SecretSource secret;
-        secret.name = key.scalar;
+        secret.name = variable;
         std::string text;
         if (!ReadNonEmpty(k, &text)) return;
         if (HasControlOrSpace(text)) {

@@ -233,7 +233,24 @@ Git Pipeline::MakeGit(const CancelToken* cancel) const {
 
 Result<Git> Pipeline::MakeGitFor(const std::string& url, bool for_settings, const EnvironmentConfig& env, RunAws* aws,
                                  const CancelToken* cancel) const {
-  if (!aws::IsCodeCommitUrl(url)) return MakeGit(cancel);
+  GitOptions options;
+  options.mirrors_dir = JoinPath(config_.state_dir, "mirrors");
+  options.timeout_ms = config_.git_timeout_ms;
+  options.cancel = cancel;
+  SLIPWAY_ASSIGN_OR_RETURN(options, AddCodeCommitAccess(std::move(options), url, for_settings, env, aws));
+  return Git(options);
+}
+
+Result<GitOptions> Pipeline::GitOptionsForUrl(const EnvironmentConfig& env, const std::string& url, bool for_settings,
+                                              GitOptions base) {
+  if (!aws::IsCodeCommitUrl(url)) return base;
+  RunAws aws(env.name, "poll", nullptr);
+  return AddCodeCommitAccess(std::move(base), url, for_settings, env, &aws);
+}
+
+Result<GitOptions> Pipeline::AddCodeCommitAccess(GitOptions options, const std::string& url, bool for_settings,
+                                                 const EnvironmentConfig& env, RunAws* aws) {
+  if (!aws::IsCodeCommitUrl(url)) return options;
   SLIPWAY_ASSIGN_OR_RETURN(aws::CodeCommitUrl cc, aws::ParseCodeCommitUrl(url));
   aws::EngineAws& engine = aws::EngineAws::Default();
   if (cc.region.empty()) cc.region = engine.region();
@@ -258,10 +275,6 @@ Result<Git> Pipeline::MakeGitFor(const std::string& url, bool for_settings, cons
     SLIPWAY_ASSIGN_OR_RETURN(credentials, aws->Base());
   }
   std::string https = cc.HttpsUrl();
-  GitOptions options;
-  options.mirrors_dir = JoinPath(config_.state_dir, "mirrors");
-  options.timeout_ms = config_.git_timeout_ms;
-  options.cancel = cancel;
   // For tests: CodeCommit itself cannot be reached from a test, so its origin
   // can be moved (to a local git http-backend); the helper still signs for
   // the real host, which is what the local server checks.
@@ -282,7 +295,7 @@ Result<Git> Pipeline::MakeGitFor(const std::string& url, bool for_settings, cons
   options.extra_env["SLIPWAY_CC_SECRET_ACCESS_KEY"] = credentials.secret_access_key;
   options.extra_env["SLIPWAY_CC_SESSION_TOKEN"] = credentials.session_token;
   options.extra_env["SLIPWAY_CC_REGION"] = cc.region;
-  return Git(options);
+  return options;
 }
 
 std::vector<StepConfig> Pipeline::StepsOf(const EnvironmentConfig& env) {

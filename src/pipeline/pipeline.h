@@ -94,6 +94,16 @@ class Pipeline {
   // step, a timeout — is a finished run whose status and error say so.
   Result<RunRecord> Run(const EnvironmentConfig& env, const RunOptions& options);
 
+  // For callers that run git on an environment's URLs outside a run (the
+  // daemon's push poller): `base`, plus for a codecommit:: URL the HTTPS
+  // rewrite and the built-in credential helper, with the settings role's
+  // credentials (`for_settings` and settings.role set; session
+  // slipway-ENV-poll, cached by the aws layer until five minutes before they
+  // expire) or the engine's. Any other URL: `base` unchanged. Errors: the
+  // role's refusal, no base credentials, a malformed codecommit URL.
+  static Result<GitOptions> GitOptionsForUrl(const EnvironmentConfig& env, const std::string& url, bool for_settings,
+                                             GitOptions base);
+
   // The steps that will run for env (the configured ones or the make contract).
   static std::vector<StepConfig> StepsOf(const EnvironmentConfig& env);
   // The names recorded as the run's steps: the steps, or for a buildspec
@@ -141,6 +151,8 @@ class Pipeline {
   // (`for_settings`) or the engine's, for these git calls only.
   Result<Git> MakeGitFor(const std::string& url, bool for_settings, const EnvironmentConfig& env, RunAws* aws,
                          const CancelToken* cancel) const;
+  static Result<GitOptions> AddCodeCommitAccess(GitOptions options, const std::string& url, bool for_settings,
+                                                const EnvironmentConfig& env, RunAws* aws);
   void PruneWorkspaces(const std::string& environment);
 
   const Config& config_;

@@ -379,6 +379,35 @@ TEST_F(AwsE2E, BuildspecParameterStoreValueIsMasked) {
   }
 }
 
+// The secrets: key and an environment's role are checked like the rest of
+// the file: every problem with its line and column.
+TEST(AwsConfigE2E, SecretsAndRolesAreValidatedWithLineAndColumn) {
+  TempDir tmp;
+  WriteTextFile(tmp.Sub("slipway.yaml"),
+                "environments:\n"                                       // 1
+                "  prod:\n"                                             // 2
+                "    role: arn:aws:iam::1:role/build\n"                 // 3
+                "    steps:\n"                                          // 4
+                "      - name: deploy\n"                                // 5
+                "        run: make deploy\n"                            // 6
+                "        secrets:\n"                                    // 7
+                "          TOKEN: { sms: /prod/token }\n"               // 8
+                "          1BAD: { ssm: /x }\n"                         // 9
+                "          DB: { ssm: /a, file: /b }\n"                 // 10
+                "          OK: { secretsmanager: \"prod/db:pw\" }\n");  // 11
+  CommandResult r = Slipway({"validate"}, tmp.path(), {});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("slipway.yaml:3:5: 'role', 'external_id' and 'duration' of an environment are for a "
+                       "'buildspec'"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("slipway.yaml:8:20: unknown key 'sms'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("did you mean 'ssm'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("slipway.yaml:9:11: expected a variable name"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("slipway.yaml:10:15: expected one of {ssm: PARAMETER}"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("slipway.yaml:11:"), std::string::npos) << r.err;
+}
+
 // `slipway git-credential get` answers exactly what Debian's awscli
 // `aws codecommit credential-helper get` printed for the same credentials,
 // repository and (faketime-pinned) clock: tests/aws/codecommit_awscli.json.
