@@ -678,10 +678,16 @@ void Daemon::SyncLoop() {
     if (running_.count(name) > 0) continue;
     lock.unlock();
     const EnvironmentConfig* env = config->Find(name);
+    // Never deployed is OutOfSync whatever the remotes say: no fetch for
+    // that (a fleet of new environments would otherwise fetch once each).
+    Result<std::optional<Deployment>> deployed = store_->CurrentDeployment(name);
+    bool never_deployed = deployed.ok() && !deployed->has_value();
     if (env != nullptr) {
-      Result<MirrorLock> mirrors = MirrorLock::Acquire(config->state_dir);
       Plan plan;
-      if (mirrors.ok()) {
+      if (never_deployed) {
+        plan.sync = SyncStatus::kOutOfSync;
+        plan.reason = "never deployed";
+      } else if (Result<MirrorLock> mirrors = MirrorLock::Acquire(config->state_dir); mirrors.ok()) {
         Pipeline pipeline(*config, *store_);
         plan = pipeline.MakePlan(*env);
       } else {
@@ -702,7 +708,9 @@ void Daemon::SyncLoop() {
       lock.lock();
       sync_.erase(name);
     }
-    trigger_cv_.wait_for(lock, std::chrono::milliseconds(options_.sync_check_spacing_ms), [&] { return stopping_; });
+    if (!never_deployed) {
+      trigger_cv_.wait_for(lock, std::chrono::milliseconds(options_.sync_check_spacing_ms), [&] { return stopping_; });
+    }
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <httplib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -229,6 +230,20 @@ Result<std::string> ReadSecret(const WebhookSecret& secret, const std::string& h
   return text;
 }
 
+// cpp-httplib reads a POST without Content-Length until the client closes
+// the connection, and answers 400 when it does not: say what is missing.
+httplib::Server::HandlerResponse LengthCheck(const httplib::Request& req, httplib::Response& res) {
+  if ((req.method == "POST" || req.method == "PUT") && !req.has_header("Content-Length") &&
+      req.get_header_value("Transfer-Encoding").find("chunked") == std::string::npos) {
+    SendError(res, 411, "a " + req.method + " needs a Content-Length header (with curl: add -d '')");
+    return httplib::Server::HandlerResponse::Handled;
+  }
+  return httplib::Server::HandlerResponse::Unhandled;
+}
+
+// The nice value of the HTTP threads (see Routes).
+constexpr int kHttpNice = 10;
+
 // --- Live logs ---
 
 constexpr size_t kLogChunk = 64 * 1024;
@@ -241,11 +256,13 @@ void AppendEvent(std::string_view text, int64_t end_offset, std::string* out) {
   while (start < text.size()) {
     size_t nl = text.find('\n', start);
     size_t end = nl == std::string_view::npos ? text.size() : nl;
-    *out += "data: ";
-    for (size_t i = start; i < end; ++i) {
-      if (text[i] != '\r') *out += text[i];
+    out->append("data: ");
+    std::string_view line = text.substr(start, end - start);
+    for (size_t cr; (cr = line.find('\r')) != std::string_view::npos; line.remove_prefix(cr + 1)) {
+      out->append(line.substr(0, cr));
     }
-    *out += '\n';
+    out->append(line);
+    out->push_back('\n');
     start = end + 1;
   }
   *out += '\n';
@@ -500,17 +517,14 @@ void ApiServer::Impl::Routes() {
 
   s.Post(R"(/hooks/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) { Webhook(req, res); });
 
-  // cpp-httplib reads a POST without Content-Length until the client closes
-  // the connection, and answers 400 when it does not: say what is missing.
+  // The HTTP threads run at a lower CPU priority than the runs: people
+  // following a log (or a busy dashboard) never slow a deploy step down; on
+  // an idle machine it changes nothing. Set once per pool thread.
   s.set_pre_routing_handler([](const httplib::Request& req, httplib::Response& res) {
-    if ((req.method == "POST" || req.method == "PUT") && !req.has_header("Content-Length") &&
-        req.get_header_value("Transfer-Encoding").find("chunked") == std::string::npos) {
-      SendError(res, 411, "a " + req.method + " needs a Content-Length header (with curl: add -d '')");
-      return httplib::Server::HandlerResponse::Handled;
-    }
-    return httplib::Server::HandlerResponse::Unhandled;
+    thread_local bool lowered = (void(::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kHttpNice)), true);
+    (void)lowered;
+    return LengthCheck(req, res);
   });
-
   // Every answer of 400 and above without a body of its own (unknown
   // routes, 413 from the body limit) gets the JSON error form.
   s.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {

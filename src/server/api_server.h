@@ -24,7 +24,7 @@ namespace slipway {
 struct ApiServerOptions {
   std::string listen = "127.0.0.1:8080";  // HOST:PORT, [IPV6]:PORT or :PORT (all interfaces)
   size_t max_body_bytes = 1 << 20;        // larger requests get 413 before they are read
-  int threads = 32;                       // each live log follower holds one
+  int threads = 16;                       // each live log follower holds one
 };
 
 // Splits HOST:PORT ([::1]:8080, :8080 = 0.0.0.0). InvalidArgument naming
