@@ -64,7 +64,7 @@ Status CheckDaemonConfig(const Config& config) {
 
 Daemon::Daemon(Config config, std::unique_ptr<Store> store, DaemonOptions options)
     : store_(std::move(store)),
-      options_(std::move(options)),
+      options_(options),
       config_(std::make_shared<const Config>(std::move(config))),
       planner_(options_.poll) {}
 
