@@ -234,6 +234,10 @@ class Daemon {
   Metrics metrics_;
 
   mutable std::mutex mu_;
+  // Serialises Evaluate: the poller, webhooks and a resume may look at the
+  // same environment at once, and its read-decide-record of the evaluated
+  // commit must be one step, or one push triggers twice.
+  std::mutex evaluate_mu_;
   std::condition_variable dispatch_cv_;   // the dispatcher: a run may start
   std::condition_variable idle_cv_;       // Shutdown: a run finished
   std::condition_variable trigger_cv_;    // poller, inbox, scheduler, sync checker

@@ -134,6 +134,7 @@ Result<WebhookOutcome> Daemon::AcceptWebhook(const std::string& source, const We
 void Daemon::Evaluate(const std::string& url, const std::map<std::string, std::string>& heads,
                       const std::vector<const EnvironmentConfig*>& envs, const std::string& trigger,
                       const std::string& actor, const Config& config) {
+  std::lock_guard evaluating(evaluate_mu_);
   std::vector<TriggerInput> inputs;
   for (const EnvironmentConfig* env : envs) {
     Result<EnvironmentState> state = store_->GetEnvironmentState(env->name);
