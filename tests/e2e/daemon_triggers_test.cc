@@ -299,3 +299,52 @@ TEST(DaemonTriggersE2E, FivePushesDuringARunGiveExactlyOneFollowUpAtTheNewestHea
 
 }  // namespace
 }  // namespace slipway
+
+namespace slipway {
+namespace {
+
+using namespace daemon_testing;
+
+TEST(DaemonTriggersE2E, AScheduleMissedWhileDownFiresOnceAtStartWithCatchUp) {
+  World w;
+  w.Pin("staging", "v1.0.0");
+  w.Pin("prod", "v1.0.0");
+  w.PushSettings("pins");
+  std::string cfg = w.WriteConfig(
+      w.Env("staging", "      schedule: [ \"0 3 * * *\" ]\n      tz: Europe/Paris\n      catch_up: true\n",
+            {{"deploy", kRecordVersion}}) +
+      w.Env("prod", "      schedule: [ \"0 3 * * *\" ]\n", {{"deploy", kRecordVersion}}));
+  Api api(w.port_, w.Token("viewer", "watcher"));
+  {
+    // The first start only records when schedules were last looked at.
+    Serve serve(w.tmp_.path(), cfg);
+    ASSERT_TRUE(WaitFor([&] { return api.Healthy(); }, 15000)) << serve.Log();
+    json env = api.GetJson("/api/v1/environments/staging");
+    EXPECT_GT(env["triggers"]["next_schedule_ms"].get<int64_t>(), 0) << env.dump(2);
+    serve.Signal(SIGTERM);
+    ASSERT_EQ(serve.Wait(20000), 0) << serve.Log();
+  }
+  EXPECT_TRUE(api.Runs("staging").empty());
+  // Pretend the engine was down for two days: 03:00 passed at least once.
+  auto r = slipway::testing::Run({"sqlite3", w.tmp_.Sub("state/slipway.db"),
+                                  "UPDATE environment_state SET schedule_ms = schedule_ms - 172800000"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Serve again(w.tmp_.path(), cfg);
+  ASSERT_TRUE(WaitFor([&] { return api.Healthy(); }, 15000)) << again.Log();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        auto runs = api.Runs("staging");
+        return runs.size() == 1 && runs[0]["status"] == "succeeded";
+      },
+      40000))
+      << again.Log();
+  json run = api.Runs("staging")[0];
+  EXPECT_EQ(run["trigger"], "schedule");
+  EXPECT_EQ(run["actor"], "schedule (catch-up)");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(api.Runs("staging").size(), 1u) << "caught up once";
+  EXPECT_TRUE(api.Runs("prod").empty()) << "without catch_up, a missed schedule is skipped";
+}
+
+}  // namespace
+}  // namespace slipway
