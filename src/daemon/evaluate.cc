@@ -26,11 +26,21 @@ std::string Short(const std::string& commit) { return commit.substr(0, 12); }
 // 10 minutes a pipeline fetch may take.
 constexpr int64_t kTriggerGitTimeoutMs = 2 * 60'000;
 
-GitOptions TriggerGitOptions(const Config& config) {
+// The git options for the settings URL of `env` (any environment on that
+// URL): for codecommit:: URLs, the credential helper with the settings
+// role's credentials (or the engine's), as the pipeline uses them.
+Result<GitOptions> TriggerGitOptions(const Config& config, const EnvironmentConfig* env, const std::string& url) {
   GitOptions options;
   options.mirrors_dir = JoinPath(config.state_dir, "mirrors");
   options.timeout_ms = std::min(config.git_timeout_ms, kTriggerGitTimeoutMs);
-  return options;
+  if (env == nullptr) return options;
+  return Pipeline::GitOptionsForUrl(*env, url, /*for_settings=*/true, options);
+}
+
+Result<std::vector<RemoteRef>> LsRemote(const Config& config, const EnvironmentConfig* env, const std::string& url) {
+  SLIPWAY_ASSIGN_OR_RETURN(GitOptions options, TriggerGitOptions(config, env, url));
+  Git git(options);
+  return git.LsRemote(url);
 }
 
 // The inbox form of a push event: what Evaluate needs, nothing else.
@@ -161,7 +171,12 @@ void Daemon::Evaluate(const std::string& url, const std::map<std::string, std::s
   }
   if (inputs.empty()) return;
 
-  Git git(TriggerGitOptions(config));
+  Result<GitOptions> options = TriggerGitOptions(config, envs.front(), url);
+  if (!options.ok()) {
+    for (const auto& in : inputs) SetTriggerError(in.environment, options.status().message());
+    return;
+  }
+  Git git(*options);
   bool fetched = false;
   ChangedFn changed = [&](const std::string& u, const std::string& from, const std::string& to,
                           const std::string& path) -> Result<bool> {
@@ -227,11 +242,19 @@ void Daemon::PollLoop() {
     std::shared_ptr<const Config> config = config_;
     lock.unlock();
     for (const std::string& url : due) {
-      Git git(TriggerGitOptions(*config));
-      Result<std::vector<RemoteRef>> refs = git.LsRemote(url);
+      std::vector<PollTarget> targets;
+      {
+        std::lock_guard relock(mu_);
+        targets = planner_.TargetsFor(url);
+      }
+      std::vector<const EnvironmentConfig*> envs;
+      for (const auto& t : targets) {
+        const EnvironmentConfig* env = config->Find(t.environment);
+        if (env != nullptr && env->settings) envs.push_back(env);
+      }
+      Result<std::vector<RemoteRef>> refs = LsRemote(*config, envs.empty() ? nullptr : envs.front(), url);
       ls_remote_calls_.fetch_add(1);
       metrics_.CountPoll(RedactUrl(url), refs.ok());
-      std::vector<PollTarget> targets;
       {
         std::lock_guard relock(mu_);
         if (refs.ok()) {
@@ -239,19 +262,13 @@ void Daemon::PollLoop() {
         } else {
           planner_.ReportError(url, NowMs(), refs.status().message());
         }
-        targets = planner_.TargetsFor(url);
       }
       if (!refs.ok()) {
         LogEvent("poll " + RedactUrl(url) + ": " + refs.status().message());
         for (const auto& t : targets) SetTriggerError(t.environment, "poll: " + refs.status().message());
         continue;
       }
-      std::vector<const EnvironmentConfig*> envs;
-      for (const auto& t : targets) {
-        const EnvironmentConfig* env = config->Find(t.environment);
-        if (env != nullptr && env->settings) envs.push_back(env);
-      }
-      Evaluate(url, BranchHeads(*refs), envs, "push", "poller", *config);
+      if (!envs.empty()) Evaluate(url, BranchHeads(*refs), envs, "push", "poller", *config);
     }
     lock.lock();
     if (stopping_) break;
@@ -301,8 +318,7 @@ void Daemon::InboxLoop() {
           if (!push->commit.empty()) {
             heads[push->branch] = push->commit;
           } else {
-            Git git(TriggerGitOptions(*config));
-            Result<std::vector<RemoteRef>> refs = git.LsRemote(url);
+            Result<std::vector<RemoteRef>> refs = LsRemote(*config, envs.front(), url);
             ls_remote_calls_.fetch_add(1);
             if (!refs.ok()) {
               for (const auto* env : envs) SetTriggerError(env->name, "webhook: " + refs.status().message());
@@ -330,8 +346,7 @@ void Daemon::InboxLoop() {
       if (env != nullptr && env->settings) by_url[env->settings->url].push_back(env);
     }
     for (const auto& [url, envs] : by_url) {
-      Git git(TriggerGitOptions(*config));
-      Result<std::vector<RemoteRef>> refs = git.LsRemote(url);
+      Result<std::vector<RemoteRef>> refs = LsRemote(*config, envs.front(), url);
       ls_remote_calls_.fetch_add(1);
       if (!refs.ok()) {
         for (const auto* env : envs) SetTriggerError(env->name, "poll: " + refs.status().message());
