@@ -214,8 +214,15 @@ int StatusCommand(int argc, char** argv) {
     std::string last = r.last_run ? "#" + std::to_string(r.last_run->id) + " " + RunStatusName(r.last_run->status) +
                                         " " + When(r.last_run->started_ms)
                                   : "-";
-    std::printf("%-16s %-10s %-28s %-13s %s\n", r.environment.c_str(), SyncStatusName(r.sync), code.c_str(),
-                r.deployed ? r.deployed->settings_commit.substr(0, 12).c_str() : "-", last.c_str());
+    std::string marker;
+    Result<EnvironmentState> state = (*store)->GetEnvironmentState(r.environment);
+    if (state.ok() && state->held_run_id != 0) {
+      marker = "  (held at run " + std::to_string(state->held_run_id) + ")";
+    } else if (state.ok() && state->paused) {
+      marker = "  (paused)";
+    }
+    std::printf("%-16s %-10s %-28s %-13s %s%s\n", r.environment.c_str(), SyncStatusName(r.sync), code.c_str(),
+                r.deployed ? r.deployed->settings_commit.substr(0, 12).c_str() : "-", last.c_str(), marker.c_str());
   }
   return kExitOk;
 }

@@ -590,7 +590,10 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& env, const RunOptions& 
     return Status::Ok();
   }();
   run.workspace = workspace;
-  if (!ws_status.ok()) return finish(RunStatus::kFailed, ws_status.message(), false);
+  if (!ws_status.ok()) {
+    RunStatus status = ws_status.code() == StatusCode::kCancelled ? RunStatus::kCancelled : RunStatus::kFailed;
+    return finish(status, ws_status.message(), false);
+  }
   note("workspace " + workspace);
   SLIPWAY_RETURN_IF_ERROR(store_.UpdateRun(run));
 
