@@ -5,6 +5,8 @@
 #   make test    setup + build + every test suite
 #   make demo    setup + build + run the demo
 #   make bench   setup + build + the benchmarks under bench/
+#   make test-asan  every test under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan)
+#   make fuzz    the libFuzzer targets of fuzz/, FUZZ_SECONDS each (clang, build-fuzz)
 
 BUILD ?= build
 JOBS ?= $(shell nproc)
@@ -13,9 +15,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PACKAGES := build-essential cmake ninja-build ccache git pkg-config \
   libyaml-cpp-dev nlohmann-json3-dev libsqlite3-dev libcli11-dev libssl-dev libcurl4-openssl-dev \
   libcpp-httplib-dev libgtest-dev libgmock-dev clang-format clang-tidy sqlite3 python3 python3-botocore faketime \
-  hyperfine bc awscli
+  hyperfine bc awscli clang libclang-rt-14-dev
 
-.PHONY: setup build lint test demo bench clean format
+.PHONY: setup build lint test demo bench clean format test-asan fuzz
 
 setup:
 	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
@@ -52,3 +54,42 @@ bench: setup build
 
 clean:
 	rm -rf $(BUILD)
+
+# Sanitizers (doc/reliability.md). Every report of the binary, the tests and
+# the daemons they start goes to a file under $(ASAN_BUILD)/sanitizer-reports;
+# the target fails when ctest fails or when any report was written.
+ASAN_BUILD ?= build-asan
+SANITIZER_REPORTS = $(abspath $(ASAN_BUILD))/sanitizer-reports
+SANITIZER_ENV = ASAN_OPTIONS=halt_on_error=1:abort_on_error=0:detect_leaks=1:detect_stack_use_after_return=0:log_path=$(SANITIZER_REPORTS)/asan \
+  UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$(SANITIZER_REPORTS)/ubsan \
+  LSAN_OPTIONS=suppressions=$(abspath tests/lsan.supp):print_suppressions=0
+
+test-asan: setup
+	cmake -S . -B $(ASAN_BUILD) -G Ninja -DSLIPWAY_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1"
+	cmake --build $(ASAN_BUILD) -j $(JOBS) --target slipway slipway_tests
+	rm -rf $(SANITIZER_REPORTS) && mkdir -p $(SANITIZER_REPORTS)
+	cd $(ASAN_BUILD) && $(SANITIZER_ENV) ctest --output-on-failure -j $(JOBS) --timeout 900
+	@if [ -n "$$(ls -A $(SANITIZER_REPORTS))" ]; then \
+	  echo "sanitizer reports in $(SANITIZER_REPORTS):"; head -n 40 $(SANITIZER_REPORTS)/*; exit 1; \
+	else echo "sanitizers: no report"; fi
+
+# Fuzzing (doc/reliability.md): each fuzz/<name>_fuzz.cc runs FUZZ_SECONDS on
+# its seed corpus fuzz/corpus/<name> (read only) plus what earlier runs found
+# ($(FUZZ_BUILD)/corpus/<name>). Crashes land in $(FUZZ_BUILD)/crashes/.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_NAMES = $(patsubst fuzz/%_fuzz.cc,%,$(wildcard fuzz/*_fuzz.cc))
+
+fuzz: setup
+	cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DSLIPWAY_FUZZ=ON
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target $(addprefix fuzz_,$(FUZZ_NAMES))
+	@mkdir -p $(FUZZ_BUILD)/crashes
+	@set -e; for n in $(FUZZ_NAMES); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$n; \
+	  echo "== fuzz_$$n for $(FUZZ_SECONDS)s"; \
+	  $(FUZZ_BUILD)/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+	    -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/crashes/$$n- \
+	    $(FUZZ_BUILD)/corpus/$$n fuzz/corpus/$$n 2>&1 | tee $(FUZZ_BUILD)/fuzz_$$n.log | grep -E '^(stat::number_of_executed_units|#[0-9]+ +DONE|==[0-9]+==ERROR|SUMMARY)' || true; \
+	  if grep -qE '==[0-9]+==ERROR|SUMMARY: |deadly signal|Test unit written' $(FUZZ_BUILD)/fuzz_$$n.log; then \
+	    echo "fuzz_$$n found a problem: see $(FUZZ_BUILD)/fuzz_$$n.log and $(FUZZ_BUILD)/crashes/"; exit 1; fi; \
+	done
