@@ -157,6 +157,16 @@ CREATE TABLE deliveries (
 );
 CREATE INDEX deliveries_by_processed ON deliveries (processed_ms, id);
 )sql",
+    // 3: trust (issue 8): the verified signer and a preview's pull request on
+    // runs; drift state of each environment.
+    R"sql(
+ALTER TABLE runs ADD COLUMN signer       TEXT NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN context_json TEXT NOT NULL DEFAULT '';
+ALTER TABLE environment_state ADD COLUMN drift            TEXT    NOT NULL DEFAULT '';
+ALTER TABLE environment_state ADD COLUMN drift_reason     TEXT    NOT NULL DEFAULT '';
+ALTER TABLE environment_state ADD COLUMN drift_checked_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE environment_state ADD COLUMN drift_run_id     INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 constexpr int kLatestVersion = static_cast<int>(std::size(kMigrations));
@@ -164,7 +174,8 @@ constexpr int kLatestVersion = static_cast<int>(std::size(kMigrations));
 // The columns of a RunRecord, in the order ReadRun expects them.
 constexpr const char* kRunColumns =
     R"sql(id, environment, kind, "trigger", actor, status, settings_commit, code_url, code_ref, code_commit,
-branch_pin, requested_ref, created_ms, started_ms, finished_ms, error, log_path, workspace, exported_json)sql";
+branch_pin, requested_ref, created_ms, started_ms, finished_ms, error, log_path, workspace, exported_json, signer,
+context_json)sql";
 
 // A connection and the path it was opened with, for error messages.
 struct Conn {
@@ -359,10 +370,12 @@ void BindRunFields(Query& q, const RunRecord& run) {
       .Bind(15, run.error)
       .Bind(16, run.log_path)
       .Bind(17, run.workspace)
-      .Bind(18, run.exported_json);
+      .Bind(18, run.exported_json)
+      .Bind(19, run.signer)
+      .Bind(20, run.context_json);
 }
 
-constexpr int kRunFieldCount = 18;
+constexpr int kRunFieldCount = 20;
 
 // Reads a row selected with kRunColumns.
 Result<RunRecord> ReadRun(const Conn& c, Query& q) {
@@ -386,6 +399,8 @@ Result<RunRecord> ReadRun(const Conn& c, Query& q) {
   run.log_path = q.Text(16);
   run.workspace = q.Text(17);
   run.exported_json = q.Text(18);
+  run.signer = q.Text(19);
+  run.context_json = q.Text(20);
   SLIPWAY_RETURN_IF_ERROR(q.ColumnStatus());
   if (!ParseRunStatus(status, &run.status)) {
     return Error(c, q.what(), "run " + std::to_string(run.id) + " has an unknown status '" + status + "'",
@@ -599,8 +614,8 @@ Result<int64_t> SqliteStore::CreateRun(const RunRecord& run) {
                                               R"sql(
 INSERT INTO runs (environment, kind, "trigger", actor, status, settings_commit, code_url, code_ref, code_commit,
                   branch_pin, requested_ref, created_ms, started_ms, finished_ms, error, log_path, workspace,
-                  exported_json)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18))sql",
+                  exported_json, signer, context_json)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20))sql",
                                               kWhat));
     BindRunFields(q, run);
     SLIPWAY_RETURN_IF_ERROR(q.Run());
@@ -619,8 +634,9 @@ Status UpdateRunLocked(const Conn& c, const RunRecord& run, std::string_view wha
                                             R"sql(
 UPDATE runs SET environment = ?1, kind = ?2, "trigger" = ?3, actor = ?4, status = ?5, settings_commit = ?6,
   code_url = ?7, code_ref = ?8, code_commit = ?9, branch_pin = ?10, requested_ref = ?11, created_ms = ?12,
-  started_ms = ?13, finished_ms = ?14, error = ?15, log_path = ?16, workspace = ?17, exported_json = ?18
-WHERE id = ?19)sql",
+  started_ms = ?13, finished_ms = ?14, error = ?15, log_path = ?16, workspace = ?17, exported_json = ?18,
+  signer = ?19, context_json = ?20
+WHERE id = ?21)sql",
                                             what));
   BindRunFields(q, run);
   q.Bind(kRunFieldCount + 1, run.id);
@@ -826,8 +842,8 @@ Result<EnqueueResult> SqliteStore::EnqueueRun(const RunRecord& run) {
                                               R"sql(
 INSERT INTO runs (environment, kind, "trigger", actor, status, settings_commit, code_url, code_ref, code_commit,
                   branch_pin, requested_ref, created_ms, started_ms, finished_ms, error, log_path, workspace,
-                  exported_json)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18))sql",
+                  exported_json, signer, context_json)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20))sql",
                                               kWhat));
     BindRunFields(q, run);
     SLIPWAY_RETURN_IF_ERROR(q.Run());
@@ -921,7 +937,8 @@ Result<std::vector<RunCount>> SqliteStore::CountRuns() {
 namespace {
 
 constexpr const char* kStateColumns =
-    "environment, paused, held_run_id, paused_by, paused_ms, evaluated_commit, schedule_ms";
+    "environment, paused, held_run_id, paused_by, paused_ms, evaluated_commit, schedule_ms, drift, drift_reason, "
+    "drift_checked_ms, drift_run_id";
 
 Result<EnvironmentState> ReadState(Query& q) {
   EnvironmentState state;
@@ -932,6 +949,10 @@ Result<EnvironmentState> ReadState(Query& q) {
   state.paused_ms = q.Int(4);
   state.evaluated_commit = q.Text(5);
   state.schedule_ms = q.Int(6);
+  state.drift = q.Text(7);
+  state.drift_reason = q.Text(8);
+  state.drift_checked_ms = q.Int(9);
+  state.drift_run_id = q.Int(10);
   SLIPWAY_RETURN_IF_ERROR(q.ColumnStatus());
   return state;
 }
@@ -964,12 +985,14 @@ Status SqliteStore::PutEnvironmentState(const EnvironmentState& state) {
   return InTransaction(c, TxKind::kWrite, what, [&]() -> Status {
     SLIPWAY_ASSIGN_OR_RETURN(Query q, Prepare(c,
                                               R"sql(
-INSERT INTO environment_state (environment, paused, held_run_id, paused_by, paused_ms, evaluated_commit, schedule_ms)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+INSERT INTO environment_state (environment, paused, held_run_id, paused_by, paused_ms, evaluated_commit, schedule_ms,
+                               drift, drift_reason, drift_checked_ms, drift_run_id)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
 ON CONFLICT (environment) DO UPDATE SET
   paused = excluded.paused, held_run_id = excluded.held_run_id, paused_by = excluded.paused_by,
   paused_ms = excluded.paused_ms, evaluated_commit = excluded.evaluated_commit,
-  schedule_ms = excluded.schedule_ms)sql",
+  schedule_ms = excluded.schedule_ms, drift = excluded.drift, drift_reason = excluded.drift_reason,
+  drift_checked_ms = excluded.drift_checked_ms, drift_run_id = excluded.drift_run_id)sql",
                                               what));
     q.Bind(1, state.environment)
         .Bind(2, int64_t{state.paused ? 1 : 0})
@@ -977,7 +1000,11 @@ ON CONFLICT (environment) DO UPDATE SET
         .Bind(4, state.paused_by)
         .Bind(5, state.paused_ms)
         .Bind(6, state.evaluated_commit)
-        .Bind(7, state.schedule_ms);
+        .Bind(7, state.schedule_ms)
+        .Bind(8, state.drift)
+        .Bind(9, state.drift_reason)
+        .Bind(10, state.drift_checked_ms)
+        .Bind(11, state.drift_run_id);
     return q.Run();
   });
 }

@@ -59,7 +59,7 @@ struct StepRecord {
 struct RunRecord {
   int64_t id = 0;
   std::string environment;
-  std::string kind = "deploy";  // "deploy" (later: "preview", "drift")
+  std::string kind = "deploy";  // "deploy", "preview" (a pull request), "drift" (a drift check)
   std::string trigger;          // "manual", "push", "schedule", "rollback", "webhook"
   std::string actor;            // who: a user name, token name, "poller"
   RunStatus status = RunStatus::kQueued;
@@ -76,6 +76,9 @@ struct RunRecord {
   std::string log_path;       // absolute path of the run's log file
   std::string workspace;      // absolute path, "" once removed
   std::string exported_json;  // buildspec exported variables as a JSON object, "" when none
+  // Schema version 3 (issue 8):
+  std::string signer;        // who signed what was verified (doc/verify.md), "" when not verified
+  std::string context_json;  // a preview's pull request as a JSON object (doc/previews.md), "" otherwise
   std::vector<StepRecord> steps;
 };
 
@@ -107,6 +110,11 @@ struct EnvironmentState {
   int64_t paused_ms = 0;
   std::string evaluated_commit;  // settings commit the push path filter last looked at
   int64_t schedule_ms = 0;       // when a schedule last fired (for catch_up)
+  // Schema version 3 (issue 8; doc/drift.md):
+  std::string drift;             // "" (not checked or clean) or "Drifted"
+  std::string drift_reason;      // one sentence when Drifted, "" otherwise
+  int64_t drift_checked_ms = 0;  // when the last drift check finished, 0: never
+  int64_t drift_run_id = 0;      // the run of the last drift check, 0: none
 };
 
 enum class TokenRole { kViewer, kOperator, kAdmin };  // ordered: each includes the ones before
@@ -139,6 +147,32 @@ struct RunCount {
   RunStatus status = RunStatus::kQueued;
   int64_t count = 0;
   int64_t last_finished_ms = 0;  // the newest finished_ms among them
+};
+
+// --- Fleet mode (issue 7; doc/fleet.md) ---
+
+// A `slipway serve` process sharing the database with others.
+struct NodeRecord {
+  std::string id;       // unique per process: "HOST:PID:START_MS"
+  std::string address;  // where its API listens (for people), "" when unknown
+  std::string version;  // slipway version of the node
+  int64_t started_ms = 0;
+  int64_t heartbeat_ms = 0;             // the node's clock at its last heartbeat
+  std::vector<int64_t> running_run_ids;  // ListNodes: runs it runs now, ascending
+};
+
+// A time-limited ownership (e.g. of an environment's poll and schedule
+// triggers) held by one node.
+struct LeaseRecord {
+  std::string name;
+  std::string holder;  // node id
+  int64_t expires_ms = 0;
+};
+
+// ReapLostNodes's answer.
+struct ReapResult {
+  std::vector<std::string> lost_nodes;
+  std::vector<int64_t> interrupted_run_ids;
 };
 
 struct RunFilter {
@@ -240,6 +274,58 @@ class Store {
   virtual Result<std::vector<Delivery>> PendingDeliveries() = 0;
   // NotFound when there is no such delivery.
   virtual Status MarkDeliveryProcessed(int64_t id, int64_t processed_ms) = 0;
+
+  // --- Fleet mode (issue 7; doc/fleet.md). Times are the calling node's
+  // clock: nodes must keep their clocks in sync (NTP) to well within the TTL.
+  // SQLite serves one node; it implements these for that single node. ---
+
+  // Inserts or replaces the node (by id) with heartbeat_ms = node.heartbeat_ms.
+  virtual Status RegisterNode(const NodeRecord& node) = 0;
+  // Records a heartbeat; false (nothing written) when the node is not
+  // registered — another node declared it lost: its runs were interrupted,
+  // and it must stop them and register again.
+  virtual Result<bool> Heartbeat(const std::string& node_id, int64_t now_ms) = 0;
+  // Every registered node, oldest first, with the runs it runs now.
+  virtual Result<std::vector<NodeRecord>> ListNodes() = 0;
+  // Forgets a node that stopped cleanly (its leases too). Runs it still
+  // runs are left alone. Not an error when it is unknown.
+  virtual Status RemoveNode(const std::string& node_id) = 0;
+  // Atomically takes the oldest queued run whose environment runs nothing
+  // (on any node) and whose environment is not in `busy`: queued -> running,
+  // started_ms, owned by node_id. nullopt when there is none. Several nodes
+  // may call this at once: each run is taken once (FOR UPDATE SKIP LOCKED),
+  // and the database refuses a second running deploy run of one environment.
+  virtual Result<std::optional<RunRecord>> ClaimNextRun(const std::string& node_id, int64_t started_ms,
+                                                        const std::vector<std::string>& busy) = 0;
+  // Of `run_ids`, the ones still running and owned by node_id (a node that
+  // was declared lost finds its runs taken away here).
+  virtual Result<std::vector<int64_t>> OwnedRuns(const std::string& node_id, const std::vector<int64_t>& run_ids) = 0;
+  // Declares lost every node whose last heartbeat is older than now_ms -
+  // ttl_ms: unregisters it, drops its leases, and marks its running runs
+  // `interrupted` (error "node lost: ...", finished_ms = now_ms, running
+  // steps cancelled). One transaction per node.
+  virtual Result<ReapResult> ReapLostNodes(int64_t now_ms, int64_t ttl_ms) = 0;
+  // Takes or renews the lease `name` for holder until now_ms + ttl_ms; true
+  // when holder has it now (it was free, expired, or already holder's).
+  virtual Result<bool> AcquireLease(const std::string& name, const std::string& holder, int64_t now_ms,
+                                    int64_t ttl_ms) = 0;
+  // Gives the lease up when holder has it. Not an error otherwise.
+  virtual Status ReleaseLease(const std::string& name, const std::string& holder) = 0;
+  virtual Result<std::vector<LeaseRecord>> ListLeases() = 0;
+  // Records that a schedule's occurrence `slot_ms` of environment fired;
+  // true for the first caller only (a cron fires once across the fleet).
+  // Records older than keep_ms before slot_ms are pruned.
+  virtual Result<bool> ClaimScheduleSlot(const std::string& environment, int64_t slot_ms, int64_t keep_ms) = 0;
+
+  // --- Run logs in the database (fleet mode: readable from any node) ---
+
+  // Appends data to the run's stored log at byte `offset`; a chunk whose
+  // offset is already stored is ignored (a retry). NotFound for no such run.
+  virtual Status AppendLog(int64_t run_id, int64_t offset, const std::string& data) = 0;
+  // Up to max_bytes of the stored log from byte `offset` ("" at the end).
+  virtual Result<std::string> ReadLog(int64_t run_id, int64_t offset, int64_t max_bytes) = 0;
+  // Deletes stored logs of runs that finished before before_ms; how many runs.
+  virtual Result<int> PruneLogs(int64_t before_ms) = 0;
 };
 
 // Opens (creating when missing) the SQLite database at path, in WAL mode,
@@ -248,5 +334,13 @@ class Store {
 // version this build does not know) is refused with kInvalidArgument.
 // Options and SQLite-only extras: store/sqlite_store.h.
 Result<std::unique_ptr<Store>> OpenSqliteStore(const std::string& path);
+
+// Opens the store named by the config's `database`: "sqlite" opens
+// SQLite at sqlite_path; a postgresql:// (or postgres://) URL opens
+// PostgreSQL (fleet mode; store/postgres_store.h). Anything else is
+// kInvalidArgument.
+Result<std::unique_ptr<Store>> OpenStore(const std::string& database, const std::string& sqlite_path);
+// True when `database` names PostgreSQL (fleet mode).
+bool IsPostgresUrl(const std::string& database);
 
 }  // namespace slipway

@@ -69,6 +69,8 @@ RunRecord FullRun(const std::string& environment, RunStatus status = RunStatus::
   run.log_path = "/var/lib/slipway/logs/1.log";
   run.workspace = "/var/lib/slipway/work/1";
   run.exported_json = R"({"A":"1","B":"two"})";
+  run.signer = "Alice Example <alice@example.com> (ssh SHA256:abc)";
+  run.context_json = R"({"forge":"github","number":7})";
   return run;
 }
 
@@ -103,6 +105,8 @@ void ExpectSameFields(const RunRecord& got, const RunRecord& want) {
   EXPECT_EQ(got.log_path, want.log_path);
   EXPECT_EQ(got.workspace, want.workspace);
   EXPECT_EQ(got.exported_json, want.exported_json);
+  EXPECT_EQ(got.signer, want.signer);
+  EXPECT_EQ(got.context_json, want.context_json);
 }
 
 void ExpectSameSteps(const std::vector<StepRecord>& got, const std::vector<StepRecord>& want) {
@@ -786,6 +790,59 @@ TEST_P(StoreTest, EnvironmentStateDefaultsThenRoundTrips) {
   EXPECT_FALSE(all[0].paused);
   EXPECT_EQ(all[0].evaluated_commit, std::string(40, 'c'));
   EXPECT_EQ(all[1].environment, "sandbox");
+}
+
+TEST_P(StoreTest, DriftStateRoundTripsAndClears) {
+  ASSERT_OK_AND_ASSIGN(EnvironmentState state, store_->GetEnvironmentState("automation"));
+  EXPECT_EQ(state.drift, "");
+  EXPECT_EQ(state.drift_checked_ms, 0);
+  state.drift = "Drifted";
+  state.drift_reason = "make diff printed 3 lines";
+  state.drift_checked_ms = 1'790'000'000'000;
+  state.drift_run_id = 41;
+  state.schedule_ms = 99;
+  ASSERT_OK(store_->PutEnvironmentState(state));
+
+  std::unique_ptr<Store> second = Connect();
+  ASSERT_NE(second, nullptr);
+  ASSERT_OK_AND_ASSIGN(EnvironmentState got, second->GetEnvironmentState("automation"));
+  EXPECT_EQ(got.drift, "Drifted");
+  EXPECT_EQ(got.drift_reason, "make diff printed 3 lines");
+  EXPECT_EQ(got.drift_checked_ms, 1'790'000'000'000);
+  EXPECT_EQ(got.drift_run_id, 41);
+  EXPECT_EQ(got.schedule_ms, 99);
+
+  got.drift = "";  // a clean check clears it
+  got.drift_reason = "";
+  got.drift_run_id = 42;
+  ASSERT_OK(second->PutEnvironmentState(got));
+  ASSERT_OK_AND_ASSIGN(std::vector<EnvironmentState> all, store_->ListEnvironmentStates());
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].drift, "");
+  EXPECT_EQ(all[0].drift_reason, "");
+  EXPECT_EQ(all[0].drift_run_id, 42);
+}
+
+TEST_P(StoreTest, SignerAndContextSurviveUpdateFinishAndQueue) {
+  RunRecord run = FullRun("automation", RunStatus::kQueued);
+  run.settings_commit.clear();
+  run.code_commit.clear();
+  ASSERT_OK_AND_ASSIGN(EnqueueResult queued, store_->EnqueueRun(run));
+  ASSERT_OK_AND_ASSIGN(std::vector<RunRecord> in_queue, store_->QueuedRuns());
+  ASSERT_EQ(in_queue.size(), 1u);
+  EXPECT_EQ(in_queue[0].signer, run.signer);
+  EXPECT_EQ(in_queue[0].context_json, run.context_json);
+
+  ASSERT_OK_AND_ASSIGN(RunRecord got, store_->GetRun(queued.id));
+  got.status = RunStatus::kRunning;
+  got.signer = "Bob <bob@example.com>";
+  ASSERT_OK(store_->UpdateRun(got));
+  got.status = RunStatus::kSucceeded;
+  got.finished_ms = got.started_ms + 1;
+  ASSERT_OK(store_->FinishRun(got, false));
+  ASSERT_OK_AND_ASSIGN(RunRecord finished, store_->GetRun(queued.id));
+  EXPECT_EQ(finished.signer, "Bob <bob@example.com>");
+  EXPECT_EQ(finished.context_json, run.context_json);
 }
 
 TEST_P(StoreTest, TokensAreFoundByHashOnly) {
