@@ -4,7 +4,7 @@
 export function h(tag, props, ...children) {
   const el = document.createElement(tag);
   setProps(el, props);
-  add(el, children);
+  add(el, ...children);
   return el;
 }
 
@@ -12,7 +12,7 @@ const SVG_NS = 'http://www.w3.org/2000/svg';
 export function s(tag, props, ...children) {
   const el = document.createElementNS(SVG_NS, tag);
   setProps(el, props);
-  add(el, children);
+  add(el, ...children);
   return el;
 }
 
@@ -25,7 +25,7 @@ function setProps(el, props) {
   }
 }
 
-export function add(el, children) {
+export function add(el, ...children) {
   for (const c of [children].flat(Infinity)) {
     if (c === undefined || c === null || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));

@@ -113,26 +113,33 @@ export function environment(main, name) {
 
   const refresh = async () => {
     clearTimeout(timer);
+    let env, runs;
     try {
-      const [env, runs] = await Promise.all([
+      [env, runs] = await Promise.all([
         api(`/api/v1/environments/${enc(name)}`),
         api(`/api/v1/runs?environment=${enc(name)}&limit=50`),
       ]);
-      renderHead(env);
-      runBox.children[1].replaceChildren(chart(runs.runs));
-      runBox.children[2].replaceChildren(history(runs.runs));
-      const key = `${env.deployed ? env.deployed.settings_commit : ''}..${env.desired ? env.desired.settings_commit : ''}`;
-      if (key !== changesFor) {
-        const c = await api(`/api/v1/environments/${enc(name)}/changes`);
-        changesFor = key;
-        changeBox.children[1].replaceChildren(...changes(c));
-      }
     } catch (e) {
       if (e.status === 404) {
         head.replaceChildren(errorBox(e.message));
         return;
       }
       say(out, e.message, true);
+      if (!stopped) timer = setTimeout(refresh, REFRESH_MS);
+      return;
+    }
+    renderHead(env);
+    runBox.children[1].replaceChildren(chart(runs.runs));
+    runBox.children[2].replaceChildren(history(runs.runs));
+    const key = `${env.deployed ? env.deployed.settings_commit : ''}..${env.desired ? env.desired.settings_commit : ''}`;
+    if (key !== changesFor) {
+      try {
+        const c = await api(`/api/v1/environments/${enc(name)}/changes`);
+        changesFor = key;
+        changeBox.children[1].replaceChildren(...changes(c));
+      } catch (e) {
+        changeBox.children[1].replaceChildren(errorBox(e.message));
+      }
     }
     if (!stopped) timer = setTimeout(refresh, REFRESH_MS);
   };
