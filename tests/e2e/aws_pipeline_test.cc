@@ -8,6 +8,7 @@
 #include <regex>
 
 #include "aws/local_server.h"
+#include "testing/leak_scan.h"
 #include "testing/testing.h"
 
 namespace slipway {
@@ -52,6 +53,12 @@ class AwsE2E : public ::testing::Test {
     settings_->PushTo(tmp_.Sub("remotes/settings.git"));
     daemon_ = std::make_unique<GitDaemon>(tmp_.Sub("remotes"));
     testing::Sh("mkdir -p '" + tmp_.Sub("out") + "'");
+    // What no log, database or API answer may ever show (tests/e2e/leak_scan_test.cc).
+    for (const char* secret :
+         {kEngineSecret, kToken, kDbPassword, "file-secret-value-777", "secret-imds-1", "token-imds-1", "secret-ecs-1",
+          "token-ecs-1", "container-auth-token-1", "fake-sts-secret-", "FakeStsSessionToken"}) {
+      testing::RecordSecret(secret);
+    }
   }
 
   // The fake AWS: the engine's user, plus the credentials the local metadata

@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "testing/leak_scan.h"
 #include "testing/testing.h"
 
 namespace slipway::daemon_testing {
@@ -231,6 +232,7 @@ class World {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     std::string t = r.out;
     while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
+    slipway::testing::RecordSecret(t);  // tests/e2e/leak_scan_test.cc
     return t;
   }
 

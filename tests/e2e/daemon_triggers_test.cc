@@ -158,6 +158,8 @@ TEST(DaemonTriggersE2E, EveryWebhookFlavourRunsOnAGoodSignatureOnly) {
   slipway::testing::WriteTextFile(w.tmp_.Sub("secrets/github"), "github-secret\n", 0600);
   slipway::testing::WriteTextFile(w.tmp_.Sub("secrets/gitlab"), "gitlab-secret", 0600);
   slipway::testing::WriteTextFile(w.tmp_.Sub("secrets/generic"), "generic-secret\n", 0600);
+  for (const char* secret : {"github-secret", "gitlab-secret", "generic-secret"})
+    slipway::testing::RecordSecret(secret);
   std::string server =
       "  webhooks:\n"
       "    github: { secret_file: secrets/github }\n"

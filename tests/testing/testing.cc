@@ -19,6 +19,8 @@
 #include <sstream>
 #include <thread>
 
+#include "testing/leak_scan.h"
+
 extern char** environ;
 
 namespace slipway::testing {
@@ -53,6 +55,7 @@ void InitTestEnvironment() {
 
 TempDir::TempDir() : path_(MakeTemp("slipway-test-")) {}
 TempDir::~TempDir() {
+  KeepForLeakScan(path_);  // the engine's logs and databases, for tests/e2e/leak_scan_test.cc
   if (std::getenv("SLIPWAY_KEEP_TEST_DIRS") == nullptr) {
     std::string cmd = "chmod -R u+w '" + path_ + "' 2>/dev/null; rm -rf '" + path_ + "'";
     [[maybe_unused]] int rc = std::system(cmd.c_str());
