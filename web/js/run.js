@@ -8,8 +8,11 @@ import { ansi } from './ansi.js';
 
 const FINAL = new Set(['succeeded', 'failed', 'cancelled', 'timed_out', 'interrupted']);
 
-function timeline(run) {
-  const steps = run.steps || [];
+// `live`: the step the log says has started (its "==> step NAME:" line);
+// the record says `pending` until the step ends.
+function timeline(run, live) {
+  const steps = (run.steps || []).map((x) => (run.status === 'running' && x.status === 'pending' && x.name === live
+    ? { ...x, status: 'running' } : x));
   if (!steps.length) return h('p', { class: 'muted' }, run.status === 'queued' ? 'Queued: no step has started.' : 'No steps recorded.');
   const t0 = run.started_ms || Math.min(...steps.map((x) => x.started_ms || Infinity));
   const end = Math.max(run.finished_ms || 0, ...steps.map((x) => (x.started_ms || t0) + (x.duration_ms || 0)),
@@ -72,6 +75,8 @@ export function runPage(main, id, line) {
   let matches = [];
   let current = -1;
   let stopFollow = null;
+  let liveStep = '';
+  let lastRun = null;
 
   // Auto-scroll until the reader scrolls up; back at the bottom, it resumes.
   log.addEventListener('scroll', () => {
@@ -123,7 +128,14 @@ export function runPage(main, id, line) {
     stopFollow = followLog(id, {
       onLines: (lines) => {
         const frag = document.createDocumentFragment();
-        for (const l of lines) frag.append(logLine(++n, l, id));
+        for (const l of lines) {
+          frag.append(logLine(++n, l, id));
+          const m = / \| ==> step ([^:]+):/.exec(l);
+          if (m && m[1] !== liveStep) {
+            liveStep = m[1];
+            if (lastRun) steps.replaceChildren(timeline(lastRun, liveStep));
+          }
+        }
         log.append(frag);
         if (search.value.trim()) runSearch();
         if (wanted && showLine(wanted)) wanted = null;
@@ -169,7 +181,8 @@ export function runPage(main, id, line) {
         h('dt', {}, 'Duration'), h('dd', {}, runDuration(run) || '—'),
         run.error ? [h('dt', {}, 'Error'), h('dd', { class: 'bad' }, run.error)] : null),
       actions);
-    steps.replaceChildren(timeline(run));
+    lastRun = run;
+    steps.replaceChildren(timeline(run, liveStep));
   };
 
   const refresh = async () => {
