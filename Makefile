@@ -15,7 +15,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PACKAGES := build-essential cmake ninja-build ccache git pkg-config \
   libyaml-cpp-dev nlohmann-json3-dev libsqlite3-dev libcli11-dev libssl-dev libcurl4-openssl-dev \
   libcpp-httplib-dev libgtest-dev libgmock-dev clang-format clang-tidy sqlite3 python3 python3-botocore faketime \
-  hyperfine bc awscli clang libclang-rt-14-dev
+  hyperfine bc awscli libpq-dev postgresql clang libclang-rt-14-dev
 
 .PHONY: setup build lint test demo bench clean format test-asan fuzz
 
@@ -44,7 +44,8 @@ format:
 	clang-format -i $(SOURCES)
 
 test: setup build
-	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	@# The store suite and fleet tests start their own PostgreSQL (tests/testing/postgres.h): never skip them.
+	cd $(BUILD) && SLIPWAY_REQUIRE_POSTGRES=1 ctest --output-on-failure -j $(JOBS)
 
 demo: setup build
 	$(BUILD)/slipway demo

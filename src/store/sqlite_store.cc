@@ -167,6 +167,35 @@ ALTER TABLE environment_state ADD COLUMN drift_reason     TEXT    NOT NULL DEFAU
 ALTER TABLE environment_state ADD COLUMN drift_checked_ms INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE environment_state ADD COLUMN drift_run_id     INTEGER NOT NULL DEFAULT 0;
 )sql",
+    // 4: fleet mode (issue 7; doc/fleet.md). SQLite serves one node, but
+    // keeps the same records as PostgreSQL: the node running a run, nodes,
+    // leases, fired schedule slots and run logs.
+    R"sql(
+ALTER TABLE runs ADD COLUMN node TEXT NOT NULL DEFAULT '';
+CREATE TABLE nodes (
+  id           TEXT    PRIMARY KEY,
+  address      TEXT    NOT NULL,
+  version      TEXT    NOT NULL,
+  started_ms   INTEGER NOT NULL,
+  heartbeat_ms INTEGER NOT NULL
+);
+CREATE TABLE leases (
+  name       TEXT    PRIMARY KEY,
+  holder     TEXT    NOT NULL,
+  expires_ms INTEGER NOT NULL
+);
+CREATE TABLE schedule_fires (
+  environment TEXT    NOT NULL,
+  slot_ms     INTEGER NOT NULL,
+  PRIMARY KEY (environment, slot_ms)
+) WITHOUT ROWID;
+CREATE TABLE run_logs (
+  run_id       INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+  offset_bytes INTEGER NOT NULL CHECK (offset_bytes >= 0),
+  data         BLOB    NOT NULL,
+  PRIMARY KEY (run_id, offset_bytes)
+) WITHOUT ROWID;
+)sql",
 };
 
 constexpr int kLatestVersion = static_cast<int>(std::size(kMigrations));
@@ -259,6 +288,10 @@ class Query {
     // An empty string_view may have a null data(), which SQLite would bind as NULL.
     const char* data = value.data() != nullptr ? value.data() : "";
     return Check(sqlite3_bind_text64(stmt_.get(), index, data, value.size(), SQLITE_TRANSIENT, SQLITE_UTF8));
+  }
+  Query& BindBlob(int index, std::string_view value) {
+    const char* data = value.data() != nullptr ? value.data() : "";
+    return Check(sqlite3_bind_blob64(stmt_.get(), index, data, value.size(), SQLITE_TRANSIENT));
   }
   Query& Bind(int index, std::optional<int> value) {
     return value ? Bind(index, int64_t{*value}) : Check(sqlite3_bind_null(stmt_.get(), index));
@@ -1173,6 +1206,334 @@ Status SqliteStore::MarkDeliveryProcessed(int64_t id, int64_t processed_ms) {
     if (sqlite3_changes(c.db) == 0) return Error(c, what, "no such delivery", StatusCode::kNotFound);
     return Status::Ok();
   });
+}
+
+// --- Fleet mode (one node with SQLite; doc/fleet.md) ---
+
+Status SqliteStore::RegisterNode(const NodeRecord& node) {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  std::string what = "register node '" + node.id + "'";
+  return InTransaction(c, TxKind::kWrite, what, [&]() -> Status {
+    SLIPWAY_ASSIGN_OR_RETURN(Query q, Prepare(c,
+                                              "INSERT INTO nodes (id, address, version, started_ms, heartbeat_ms) "
+                                              "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO UPDATE SET "
+                                              "address = excluded.address, version = excluded.version, "
+                                              "started_ms = excluded.started_ms, heartbeat_ms = excluded.heartbeat_ms",
+                                              what));
+    q.Bind(1, node.id).Bind(2, node.address).Bind(3, node.version).Bind(4, node.started_ms).Bind(5, node.heartbeat_ms);
+    return q.Run();
+  });
+}
+
+Result<bool> SqliteStore::Heartbeat(const std::string& node_id, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  std::string what = "heartbeat of node '" + node_id + "'";
+  bool found = false;
+  SLIPWAY_RETURN_IF_ERROR(InTransaction(c, TxKind::kWrite, what, [&]() -> Status {
+    SLIPWAY_ASSIGN_OR_RETURN(Query q, Prepare(c, "UPDATE nodes SET heartbeat_ms = ?1 WHERE id = ?2", what));
+    q.Bind(1, now_ms).Bind(2, node_id);
+    SLIPWAY_RETURN_IF_ERROR(q.Run());
+    found = sqlite3_changes(c.db) > 0;
+    return Status::Ok();
+  }));
+  return found;
+}
+
+Result<std::vector<NodeRecord>> SqliteStore::ListNodes() {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  constexpr std::string_view kWhat = "list nodes";
+  std::vector<NodeRecord> nodes;
+  SLIPWAY_RETURN_IF_ERROR(InTransaction(c, TxKind::kRead, kWhat, [&]() -> Status {
+    SLIPWAY_ASSIGN_OR_RETURN(Query q, Prepare(c,
+                                              "SELECT id, address, version, started_ms, heartbeat_ms FROM nodes "
+                                              "ORDER BY started_ms, id",
+                                              kWhat));
+    for (;;) {
+      SLIPWAY_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      NodeRecord n;
+      n.id = q.Text(0);
+      n.address = q.Text(1);
+      n.version = q.Text(2);
+      n.started_ms = q.Int(3);
+      n.heartbeat_ms = q.Int(4);
+      SLIPWAY_RETURN_IF_ERROR(q.ColumnStatus());
+      nodes.push_back(std::move(n));
+    }
+    for (NodeRecord& n : nodes) {
+      SLIPWAY_ASSIGN_OR_RETURN(
+          Query r, Prepare(c, "SELECT id FROM runs WHERE status = 'running' AND node = ?1 ORDER BY id", kWhat));
+      r.Bind(1, n.id);
+      for (;;) {
+        SLIPWAY_ASSIGN_OR_RETURN(bool row, r.Step());
+        if (!row) break;
+        n.running_run_ids.push_back(r.Int(0));
+      }
+    }
+    return Status::Ok();
+  }));
+  return nodes;
+}
+
+Status SqliteStore::RemoveNode(const std::string& node_id) {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  std::string what = "remove node '" + node_id + "'";
+  return InTransaction(c, TxKind::kWrite, what, [&]() -> Status {
+    for (const char* sql : {"DELETE FROM leases WHERE holder = ?1", "DELETE FROM nodes WHERE id = ?1"}) {
+      SLIPWAY_ASSIGN_OR_RETURN(Query q, Prepare(c, sql, what));
+      q.Bind(1, node_id);
+      SLIPWAY_RETURN_IF_ERROR(q.Run());
+    }
+    return Status::Ok();
+  });
+}
+
+Result<std::optional<RunRecord>> SqliteStore::ClaimNextRun(const std::string& node_id, int64_t started_ms,
+                                                           const std::vector<std::string>& busy) {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  constexpr std::string_view kWhat = "claim a queued run";
+  std::optional<RunRecord> claimed;
+  // BEGIN IMMEDIATE takes the database's one write lock: the choice and the
+  // claim are one step for every process sharing the file.
+  SLIPWAY_RETURN_IF_ERROR(InTransaction(c, TxKind::kWrite, kWhat, [&]() -> Status {
+    SLIPWAY_ASSIGN_OR_RETURN(Query q,
+                             Prepare(c,
+                                     "SELECT id, environment FROM runs q WHERE status = 'queued' AND NOT EXISTS "
+                                     "(SELECT 1 FROM runs x WHERE x.environment = q.environment "
+                                     "AND x.status = 'running') ORDER BY id",
+                                     kWhat));
+    int64_t id = 0;
+    for (;;) {
+      SLIPWAY_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      std::string env = q.Text(1);
+      if (std::find(busy.begin(), busy.end(), env) != busy.end()) continue;
+      id = q.Int(0);
+      break;
+    }
+    SLIPWAY_RETURN_IF_ERROR(q.ColumnStatus());
+    if (id == 0) return Status::Ok();
+    SLIPWAY_ASSIGN_OR_RETURN(Query up, Prepare(c,
+                                               "UPDATE runs SET status = 'running', started_ms = ?1, node = ?2, "
+                                               "error = '' WHERE id = ?3",
+                                               kWhat));
+    up.Bind(1, started_ms).Bind(2, node_id).Bind(3, id);
+    SLIPWAY_RETURN_IF_ERROR(up.Run());
+    SLIPWAY_ASSIGN_OR_RETURN(Query get,
+                             Prepare(c, std::string("SELECT ") + kRunColumns + " FROM runs WHERE id = ?1", kWhat));
+    get.Bind(1, id);
+    SLIPWAY_ASSIGN_OR_RETURN(std::vector<RunRecord> runs, ReadRuns(c, get));
+    if (runs.size() != 1) return Error(c, kWhat, "the claimed run vanished", StatusCode::kInternal);
+    claimed = std::move(runs.front());
+    return Status::Ok();
+  }));
+  return claimed;
+}
+
+Result<std::vector<int64_t>> SqliteStore::OwnedRuns(const std::string& node_id, const std::vector<int64_t>& run_ids) {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  std::string what = "runs of node '" + node_id + "'";
+  std::vector<int64_t> owned;
+  for (int64_t id : run_ids) {
+    SLIPWAY_ASSIGN_OR_RETURN(Query q,
+                             Prepare(c, "SELECT 1 FROM runs WHERE id = ?1 AND node = ?2 AND status = 'running'", what));
+    q.Bind(1, id).Bind(2, node_id);
+    SLIPWAY_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (row) owned.push_back(id);
+  }
+  std::sort(owned.begin(), owned.end());
+  return owned;
+}
+
+Result<ReapResult> SqliteStore::ReapLostNodes(int64_t now_ms, int64_t ttl_ms) {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  constexpr std::string_view kWhat = "reap lost nodes";
+  ReapResult result;
+  SLIPWAY_RETURN_IF_ERROR(InTransaction(c, TxKind::kWrite, kWhat, [&]() -> Status {
+    SLIPWAY_ASSIGN_OR_RETURN(
+        Query q, Prepare(c, "SELECT id, heartbeat_ms FROM nodes WHERE heartbeat_ms < ?1 ORDER BY id", kWhat));
+    q.Bind(1, now_ms - ttl_ms);
+    std::vector<std::pair<std::string, int64_t>> lost;
+    for (;;) {
+      SLIPWAY_ASSIGN_OR_RETURN(bool row, q.Step());
+      if (!row) break;
+      lost.emplace_back(q.Text(0), q.Int(1));
+    }
+    for (const auto& [node, heartbeat] : lost) {
+      SLIPWAY_ASSIGN_OR_RETURN(
+          Query ids, Prepare(c, "SELECT id FROM runs WHERE status = 'running' AND node = ?1 ORDER BY id", kWhat));
+      ids.Bind(1, node);
+      for (;;) {
+        SLIPWAY_ASSIGN_OR_RETURN(bool row, ids.Step());
+        if (!row) break;
+        result.interrupted_run_ids.push_back(ids.Int(0));
+      }
+      SLIPWAY_ASSIGN_OR_RETURN(Query steps, Prepare(c,
+                                                    "UPDATE steps SET status = 'cancelled' WHERE status = 'running' "
+                                                    "AND run_id IN (SELECT id FROM runs WHERE status = 'running' "
+                                                    "AND node = ?1)",
+                                                    kWhat));
+      steps.Bind(1, node);
+      SLIPWAY_RETURN_IF_ERROR(steps.Run());
+      SLIPWAY_ASSIGN_OR_RETURN(Query runs, Prepare(c,
+                                                   "UPDATE runs SET status = 'interrupted', error = ?1, "
+                                                   "finished_ms = CASE WHEN finished_ms = 0 THEN ?2 ELSE finished_ms "
+                                                   "END WHERE status = 'running' AND node = ?3",
+                                                   kWhat));
+      runs.Bind(1, "node lost: " + node + " stopped heartbeating (last heartbeat " +
+                       std::to_string((now_ms - heartbeat) / 1000) + " s before it was declared lost)")
+          .Bind(2, now_ms)
+          .Bind(3, node);
+      SLIPWAY_RETURN_IF_ERROR(runs.Run());
+      for (const char* sql : {"DELETE FROM leases WHERE holder = ?1", "DELETE FROM nodes WHERE id = ?1"}) {
+        SLIPWAY_ASSIGN_OR_RETURN(Query d, Prepare(c, sql, kWhat));
+        d.Bind(1, node);
+        SLIPWAY_RETURN_IF_ERROR(d.Run());
+      }
+      result.lost_nodes.push_back(node);
+    }
+    return Status::Ok();
+  }));
+  std::sort(result.interrupted_run_ids.begin(), result.interrupted_run_ids.end());
+  return result;
+}
+
+Result<bool> SqliteStore::AcquireLease(const std::string& name, const std::string& holder, int64_t now_ms,
+                                       int64_t ttl_ms) {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  std::string what = "acquire lease '" + name + "'";
+  bool held = false;
+  SLIPWAY_RETURN_IF_ERROR(InTransaction(c, TxKind::kWrite, what, [&]() -> Status {
+    SLIPWAY_ASSIGN_OR_RETURN(Query q, Prepare(c,
+                                              "INSERT INTO leases (name, holder, expires_ms) VALUES (?1, ?2, ?3) "
+                                              "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
+                                              "expires_ms = excluded.expires_ms "
+                                              "WHERE leases.holder = excluded.holder OR leases.expires_ms < ?4",
+                                              what));
+    q.Bind(1, name).Bind(2, holder).Bind(3, now_ms + ttl_ms).Bind(4, now_ms);
+    SLIPWAY_RETURN_IF_ERROR(q.Run());
+    held = sqlite3_changes(c.db) > 0;
+    return Status::Ok();
+  }));
+  return held;
+}
+
+Status SqliteStore::ReleaseLease(const std::string& name, const std::string& holder) {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  std::string what = "release lease '" + name + "'";
+  return InTransaction(c, TxKind::kWrite, what, [&]() -> Status {
+    SLIPWAY_ASSIGN_OR_RETURN(Query q, Prepare(c, "DELETE FROM leases WHERE name = ?1 AND holder = ?2", what));
+    q.Bind(1, name).Bind(2, holder);
+    return q.Run();
+  });
+}
+
+Result<std::vector<LeaseRecord>> SqliteStore::ListLeases() {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  constexpr std::string_view kWhat = "list leases";
+  SLIPWAY_ASSIGN_OR_RETURN(Query q, Prepare(c, "SELECT name, holder, expires_ms FROM leases ORDER BY name", kWhat));
+  std::vector<LeaseRecord> leases;
+  for (;;) {
+    SLIPWAY_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row) return leases;
+    leases.push_back(LeaseRecord{q.Text(0), q.Text(1), q.Int(2)});
+    SLIPWAY_RETURN_IF_ERROR(q.ColumnStatus());
+  }
+}
+
+Result<bool> SqliteStore::ClaimScheduleSlot(const std::string& environment, int64_t slot_ms, int64_t keep_ms) {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  std::string what = "claim schedule of '" + environment + "'";
+  bool claimed = false;
+  SLIPWAY_RETURN_IF_ERROR(InTransaction(c, TxKind::kWrite, what, [&]() -> Status {
+    SLIPWAY_ASSIGN_OR_RETURN(Query prune,
+                             Prepare(c, "DELETE FROM schedule_fires WHERE environment = ?1 AND slot_ms < ?2", what));
+    prune.Bind(1, environment).Bind(2, slot_ms - keep_ms);
+    SLIPWAY_RETURN_IF_ERROR(prune.Run());
+    SLIPWAY_ASSIGN_OR_RETURN(
+        Query q,
+        Prepare(c, "INSERT INTO schedule_fires (environment, slot_ms) VALUES (?1, ?2) ON CONFLICT DO NOTHING", what));
+    q.Bind(1, environment).Bind(2, slot_ms);
+    SLIPWAY_RETURN_IF_ERROR(q.Run());
+    claimed = sqlite3_changes(c.db) > 0;
+    return Status::Ok();
+  }));
+  return claimed;
+}
+
+Status SqliteStore::AppendLog(int64_t run_id, int64_t offset, const std::string& data) {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  std::string what = "append to the log of run " + std::to_string(run_id);
+  Status status = InTransaction(c, TxKind::kWrite, what, [&]() -> Status {
+    SLIPWAY_ASSIGN_OR_RETURN(Query q, Prepare(c,
+                                              "INSERT INTO run_logs (run_id, offset_bytes, data) VALUES (?1, ?2, ?3) "
+                                              "ON CONFLICT DO NOTHING",
+                                              what));
+    q.Bind(1, run_id).Bind(2, offset).BindBlob(3, data);
+    return q.Run();
+  });
+  if (status.code() == StatusCode::kNotFound) return Error(c, what, "no such run", StatusCode::kNotFound);
+  return status;
+}
+
+Result<std::string> SqliteStore::ReadLog(int64_t run_id, int64_t offset, int64_t max_bytes) {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  std::string what = "read the log of run " + std::to_string(run_id);
+  SLIPWAY_ASSIGN_OR_RETURN(Query q, Prepare(c,
+                                            "SELECT offset_bytes, data FROM run_logs WHERE run_id = ?1 "
+                                            "AND offset_bytes + length(data) > ?2 ORDER BY offset_bytes LIMIT 64",
+                                            what));
+  q.Bind(1, run_id).Bind(2, offset);
+  std::string out;
+  int64_t at = offset;
+  for (;;) {
+    SLIPWAY_ASSIGN_OR_RETURN(bool row, q.Step());
+    if (!row || static_cast<int64_t>(out.size()) >= max_bytes) break;
+    int64_t start = q.Int(0);
+    if (start > at) break;  // a gap: only contiguous bytes
+    std::string data = q.Text(1);
+    SLIPWAY_RETURN_IF_ERROR(q.ColumnStatus());
+    size_t skip = static_cast<size_t>(at - start);
+    size_t take = std::min<size_t>(data.size() - skip, static_cast<size_t>(max_bytes) - out.size());
+    out.append(data, skip, take);
+    at += static_cast<int64_t>(take);
+  }
+  return out;
+}
+
+Result<int> SqliteStore::PruneLogs(int64_t before_ms) {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  constexpr std::string_view kWhat = "prune stored logs";
+  int count = 0;
+  SLIPWAY_RETURN_IF_ERROR(InTransaction(c, TxKind::kWrite, kWhat, [&]() -> Status {
+    constexpr const char* kOld = "SELECT id FROM runs WHERE status NOT IN ('queued', 'running') AND finished_ms < ?1";
+    SLIPWAY_ASSIGN_OR_RETURN(
+        Query n,
+        Prepare(c, std::string("SELECT count(DISTINCT run_id) FROM run_logs WHERE run_id IN (") + kOld + ")", kWhat));
+    n.Bind(1, before_ms);
+    SLIPWAY_ASSIGN_OR_RETURN(bool row, n.Step());
+    if (row) count = static_cast<int>(n.Int(0));
+    SLIPWAY_RETURN_IF_ERROR(n.Run());
+    SLIPWAY_ASSIGN_OR_RETURN(Query d,
+                             Prepare(c, std::string("DELETE FROM run_logs WHERE run_id IN (") + kOld + ")", kWhat));
+    d.Bind(1, before_ms);
+    return d.Run();
+  }));
+  return count;
 }
 
 Result<int> SqliteStore::SchemaVersion() {

@@ -110,6 +110,23 @@ class SqliteStore final : public Store {
   Result<bool> RecordDelivery(const Delivery& delivery, int64_t keep_ms) override;
   Result<std::vector<Delivery>> PendingDeliveries() override;
   Status MarkDeliveryProcessed(int64_t id, int64_t processed_ms) override;
+  // Fleet mode on one node (doc/fleet.md).
+  Status RegisterNode(const NodeRecord& node) override;
+  Result<bool> Heartbeat(const std::string& node_id, int64_t now_ms) override;
+  Result<std::vector<NodeRecord>> ListNodes() override;
+  Status RemoveNode(const std::string& node_id) override;
+  Result<std::optional<RunRecord>> ClaimNextRun(const std::string& node_id, int64_t started_ms,
+                                                const std::vector<std::string>& busy) override;
+  Result<std::vector<int64_t>> OwnedRuns(const std::string& node_id, const std::vector<int64_t>& run_ids) override;
+  Result<ReapResult> ReapLostNodes(int64_t now_ms, int64_t ttl_ms) override;
+  Result<bool> AcquireLease(const std::string& name, const std::string& holder, int64_t now_ms,
+                            int64_t ttl_ms) override;
+  Status ReleaseLease(const std::string& name, const std::string& holder) override;
+  Result<std::vector<LeaseRecord>> ListLeases() override;
+  Result<bool> ClaimScheduleSlot(const std::string& environment, int64_t slot_ms, int64_t keep_ms) override;
+  Status AppendLog(int64_t run_id, int64_t offset, const std::string& data) override;
+  Result<std::string> ReadLog(int64_t run_id, int64_t offset, int64_t max_bytes) override;
+  Result<int> PruneLogs(int64_t before_ms) override;
 
   // The schema version recorded in the database.
   Result<int> SchemaVersion();

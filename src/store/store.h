@@ -157,7 +157,7 @@ struct NodeRecord {
   std::string address;  // where its API listens (for people), "" when unknown
   std::string version;  // slipway version of the node
   int64_t started_ms = 0;
-  int64_t heartbeat_ms = 0;             // the node's clock at its last heartbeat
+  int64_t heartbeat_ms = 0;              // the node's clock at its last heartbeat
   std::vector<int64_t> running_run_ids;  // ListNodes: runs it runs now, ascending
 };
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <set>
 #include <thread>
 #include <vector>
@@ -127,6 +128,14 @@ void ExpectSameSteps(const std::vector<StepRecord>& got, const std::vector<StepR
 std::string StoreTestName(const ::testing::TestParamInfo<StoreTestParam>& info) { return info.param.name; }
 
 void StoreTest::SetUp() {
+  if (GetParam().unavailable) {
+    std::string why = GetParam().unavailable();
+    if (!why.empty()) {
+      const char* required = std::getenv("SLIPWAY_REQUIRE_POSTGRES");
+      if (required != nullptr && std::string(required) == "1") FAIL() << why;
+      GTEST_SKIP() << why;
+    }
+  }
   database_ = GetParam().make_database();
   ASSERT_NE(database_, nullptr);
   store_ = Connect();

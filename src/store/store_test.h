@@ -56,6 +56,10 @@ class StoreTestDatabase {
 struct StoreTestParam {
   std::string name;  // "sqlite", "postgres": part of the test names
   std::function<std::unique_ptr<StoreTestDatabase>()> make_database;
+  // When set and it returns a reason, the tests are skipped with it (e.g. no
+  // PostgreSQL server could be started); SLIPWAY_REQUIRE_POSTGRES=1 (make
+  // test) turns that into a failure.
+  std::function<std::string()> unavailable;
 };
 
 std::string StoreTestName(const ::testing::TestParamInfo<StoreTestParam>& info);

@@ -1,0 +1,135 @@
+// The shared Store suite against a real PostgreSQL (tests/testing/postgres.h),
+// and what only PostgreSQL does: migrations under an advisory lock, refusing
+// a newer schema, naming the database without its password, surviving a
+// server restart.
+#include "store/postgres_store.h"
+
+#include <libpq-fe.h>
+
+#include <atomic>
+#include <thread>
+
+#include "store/store_test.h"
+#include "testing/postgres.h"
+#include "testing/testing.h"
+
+namespace slipway {
+namespace {
+
+class PostgresTestDatabase : public StoreTestDatabase {
+ public:
+  explicit PostgresTestDatabase(std::string url) : url_(std::move(url)) {}
+  ~PostgresTestDatabase() override {
+    std::string why;
+    testing::PostgresServer* server = testing::SharedPostgres(&why);
+    if (server != nullptr) server->DropDatabase(url_.substr(url_.rfind('/') + 1), &why);
+  }
+  Result<std::unique_ptr<Store>> Connect() override {
+    SLIPWAY_ASSIGN_OR_RETURN(std::unique_ptr<PostgresStore> store, PostgresStore::Open(url_));
+    return std::unique_ptr<Store>(std::move(store));
+  }
+
+ private:
+  std::string url_;
+};
+
+std::string Unavailable() {
+  std::string why;
+  testing::SharedPostgres(&why);
+  return why.empty() ? "" : "no PostgreSQL server for the tests: " + why;
+}
+
+INSTANTIATE_TEST_SUITE_P(Postgres, StoreTest,
+                         ::testing::Values(StoreTestParam{"postgres",
+                                                          []() -> std::unique_ptr<StoreTestDatabase> {
+                                                            std::string why;
+                                                            std::string url = testing::NewPostgresDatabaseUrl(&why);
+                                                            if (url.empty()) return nullptr;
+                                                            return std::make_unique<PostgresTestDatabase>(url);
+                                                          },
+                                                          Unavailable}),
+                         StoreTestName);
+
+class PostgresStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string why = Unavailable();
+    if (!why.empty()) {
+      const char* required = std::getenv("SLIPWAY_REQUIRE_POSTGRES");
+      if (required != nullptr && std::string(required) == "1") FAIL() << why;
+      GTEST_SKIP() << why;
+    }
+    url_ = testing::NewPostgresDatabaseUrl(&why);
+    ASSERT_FALSE(url_.empty()) << why;
+  }
+  void TearDown() override {
+    std::string why;
+    if (!url_.empty()) testing::SharedPostgres(&why)->DropDatabase(url_.substr(url_.rfind('/') + 1), &why);
+  }
+  std::string url_;
+};
+
+TEST_F(PostgresStoreTest, NodesStartingTogetherMigrateOnce) {
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int i = 0; i < 6; ++i) {
+    threads.emplace_back([&] {
+      Result<std::unique_ptr<PostgresStore>> store = PostgresStore::Open(url_);
+      if (!store.ok()) {
+        ++failures;
+        ADD_FAILURE() << store.status().ToString();
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<PostgresStore> store, PostgresStore::Open(url_));
+  ASSERT_OK_AND_ASSIGN(int version, store->SchemaVersion());
+  EXPECT_EQ(version, PostgresStore::LatestSchemaVersion());
+}
+
+TEST_F(PostgresStoreTest, DatabaseFromANewerSlipwayIsRefused) {
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<PostgresStore> store, PostgresStore::Open(url_));
+    ASSERT_OK(store->TEST_Exec("INSERT INTO schema_version (version, applied_ms) VALUES (99, 0)"));
+  }
+  Result<std::unique_ptr<PostgresStore>> store = PostgresStore::Open(url_);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(store.status().message().find("schema version 99 is newer"), std::string::npos) << store.status().message();
+}
+
+TEST_F(PostgresStoreTest, UnreachableServerIsANetworkErrorWithoutThePassword) {
+  std::string url = "postgresql://slipway:hunter2@127.0.0.1:" + std::to_string(testing::FreePort()) + "/nothing";
+  PostgresStoreOptions options;
+  options.connect_timeout_s = 2;
+  Result<std::unique_ptr<PostgresStore>> store = PostgresStore::Open(url, options);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kNetwork);
+  EXPECT_EQ(store.status().message().find("hunter2"), std::string::npos) << store.status().message();
+  EXPECT_NE(store.status().message().find("postgresql '127.0.0.1:"), std::string::npos) << store.status().message();
+}
+
+TEST(RedactPostgresUrlTest, KeepsHostPortAndDatabaseOnly) {
+  EXPECT_EQ(RedactPostgresUrl("postgresql://u:secret@db.example:5433/slipway?sslmode=require"),
+            "db.example:5433/slipway");
+  EXPECT_EQ(RedactPostgresUrl("postgres://db/slipway"), "db/slipway");
+  EXPECT_EQ(RedactPostgresUrl("postgresql:///slipway"), "localhost/slipway");
+}
+
+TEST_F(PostgresStoreTest, ServerRestartIsSurvivedByTheNextCall) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<PostgresStore> store, PostgresStore::Open(url_));
+  ASSERT_OK_AND_ASSIGN(int64_t first, store->NextBuildNumber("automation"));
+  std::string why;
+  testing::PostgresServer* server = testing::SharedPostgres(&why);
+  ASSERT_TRUE(server->Pause(&why)) << why;
+  Result<int64_t> down = store->NextBuildNumber("automation");
+  ASSERT_FALSE(down.ok());
+  EXPECT_EQ(down.status().code(), StatusCode::kNetwork) << down.status().ToString();
+  ASSERT_TRUE(server->Resume(&why)) << why;
+  ASSERT_OK_AND_ASSIGN(int64_t second, store->NextBuildNumber("automation"));
+  EXPECT_EQ(second, first + 1);  // the failed call changed nothing
+}
+
+}  // namespace
+}  // namespace slipway
