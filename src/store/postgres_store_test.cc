@@ -110,6 +110,19 @@ TEST_F(PostgresStoreTest, UnreachableServerIsANetworkErrorWithoutThePassword) {
   EXPECT_NE(store.status().message().find("postgresql '127.0.0.1:"), std::string::npos) << store.status().message();
 }
 
+TEST_F(PostgresStoreTest, TheDatabaseRefusesASecondRunningDeployOfAnEnvironment) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<PostgresStore> store, PostgresStore::Open(url_));
+  RunRecord run;
+  run.environment = "automation";
+  run.status = RunStatus::kRunning;
+  ASSERT_OK(StatusOf(store->CreateRun(run)));
+  Result<int64_t> second = store->CreateRun(run);  // a bug or a race elsewhere: refused all the same
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kAlreadyExists) << second.status().ToString();
+  run.kind = "drift";  // other kinds are not deployments
+  ASSERT_OK(StatusOf(store->CreateRun(run)));
+}
+
 TEST(RedactPostgresUrlTest, KeepsHostPortAndDatabaseOnly) {
   EXPECT_EQ(RedactPostgresUrl("postgresql://u:secret@db.example:5433/slipway?sslmode=require"),
             "db.example:5433/slipway");
