@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "config/trust_config_reader.h"
 #include "config/values.h"
 #include "config/yaml_tree.h"
 #include "util/fs.h"
@@ -57,19 +58,20 @@ bool IsValidName(std::string_view name) {
 namespace {
 
 const std::vector<std::string> kTopKeys = {"state_dir",   "database", "keep_workspaces", "max_parallel",
-                                           "git_timeout", "server",   "environments"};
-const std::vector<std::string> kServerKeys = {"listen", "webhooks"};
+                                           "git_timeout", "server",   "environments", "notify"};
+const std::vector<std::string> kServerKeys = {"listen", "webhooks", "public_url", "forges"};
 const std::vector<std::string> kWebhookKinds = {"github", "gitlab", "gitea", "generic"};
 // "secret" is known only to be refused with a better message than "unknown key".
 const std::vector<std::string> kWebhookKeys = {"secret_file", "secret_env", "secret"};
 const std::vector<std::string> kEnvironmentKeys = {"settings", "code",     "steps", "buildspec",   "env",
-                                                   "timeout",  "triggers", "role",  "external_id", "duration"};
+                                                   "timeout",  "triggers", "role",  "external_id", "duration",
+                                                   "verify",   "preview",  "notify"};
 const std::vector<std::string> kSettingsKeys = {"url", "branch", "path", "role"};
 const std::vector<std::string> kCodeKeys = {"url", "ref", "allow_urls"};
 const std::vector<std::string> kStepKeys = {"name", "run",         "env",      "timeout", "when",
                                             "role", "external_id", "duration", "secrets"};
 const std::vector<std::string> kSecretKinds = {"ssm", "secretsmanager", "file"};
-const std::vector<std::string> kTriggerKeys = {"push", "schedule", "tz", "catch_up"};
+const std::vector<std::string> kTriggerKeys = {"push", "schedule", "tz", "catch_up", "verify"};
 const std::vector<std::string> kPushKeys = {"poll", "paths"};
 const std::vector<std::string> kCronShorthands = {"@yearly", "@annually", "@monthly", "@weekly",
                                                   "@daily",  "@midnight", "@hourly"};
@@ -151,6 +153,8 @@ class ConfigReader {
       } else if (f.name == "environments") {
         have_environments = true;
         ReadEnvironments(f);
+      } else if (f.name == "notify") {
+        ReadNotifyConfig(f, config_->dir, "at the top level", &diag_, &config_->notify);
       }
     });
     if (!have_environments) {
@@ -311,6 +315,18 @@ class ConfigReader {
             diag_.Add(s.at(), "expected HOST:PORT like 127.0.0.1:8080 for 'listen', got " + Quote(text));
           }
         }
+      } else if (s.name == "public_url") {
+        std::string text;
+        if (ReadNonEmpty(s, &text)) {
+          if ((StartsWith(text, "https://") || StartsWith(text, "http://")) && !HasControlOrSpace(text)) {
+            while (EndsWith(text, "/")) text.pop_back();
+            server.public_url = text;
+          } else {
+            diag_.Add(s.at(), "expected an http:// or https:// URL for 'public_url', got " + Quote(text));
+          }
+        }
+      } else if (s.name == "forges") {
+        ReadForgesConfig(s, config_->dir, &diag_, &server.forges);
       } else if (s.name == "webhooks") {
         if (!ExpectMap(s, &diag_)) return;
         VisitMap(s.value, kWebhookKinds, "in 'server.webhooks'", &diag_,
@@ -436,6 +452,22 @@ class ConfigReader {
         ReadDuration(e, &env.timeout_ms);
       } else if (e.name == "triggers") {
         ReadTriggers(e, &env);
+      } else if (e.name == "verify") {
+        ReadVerifyConfig(e, config_->dir, context, &diag_, &env.verify);
+      } else if (e.name == "notify") {
+        ReadNotifyConfig(e, config_->dir, context, &diag_, &env.notify);
+      } else if (e.name == "preview") {
+        // The same shape as `steps`; roles are refused (a preview never deploys).
+        EnvironmentConfig preview;
+        preview.name = env.name;
+        ReadSteps(e, &preview);
+        for (const auto& step : preview.steps) {
+          if (!step.role.empty()) {
+            diag_.Add(e.at(), "step '" + step.name + "' of 'preview' " + context +
+                                  " has a 'role': previews run without roles (doc/previews.md)");
+          }
+        }
+        env.preview_steps = std::move(preview.steps);
       }
     });
 
@@ -694,6 +726,13 @@ class ConfigReader {
             }
           } else if (k.name == "catch_up") {
             ReadBool(k, &t.catch_up);
+          } else if (k.name == "verify") {
+            TriggersConfig drift;
+            ReadSchedule(YamlField{k.name, k.key, k.value}, &drift, /*single=*/true);
+            if (!drift.schedule.empty()) {
+              t.verify = drift.schedule[0];
+              t.verify_at = drift.schedule_at[0];
+            }
           }
         });
   }
@@ -741,9 +780,14 @@ class ConfigReader {
     return diag_.where() + ":" + std::to_string(at.line) + ":" + std::to_string(at.column);
   }
 
-  void ReadSchedule(const YamlField& f, TriggersConfig* t) {
-    if (!ExpectList(f, &diag_)) return;
-    for (const auto& item : f.value.items) {
+  void ReadSchedule(const YamlField& f, TriggersConfig* t, bool single = false) {
+    std::vector<YamlNode> one;
+    if (single) {
+      one.push_back(f.value);  // `verify: "0 6 * * *"`: one expression
+    } else if (!ExpectList(f, &diag_)) {
+      return;
+    }
+    for (const auto& item : single ? one : f.value.items) {
       std::string text;
       if (!ReadString(YamlField{f.name, item, item}, &diag_, &text)) continue;
       std::vector<std::string> fields;

@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config/trust_config.h"
 #include "util/status.h"
 
 namespace slipway {
@@ -78,6 +79,9 @@ struct TriggersConfig {
   std::string tz;     // "" = UTC; only its characters are checked here
   std::string tz_at;  // "FILE:LINE:COLUMN" of tz
   bool catch_up = false;
+  // `verify:` drift check cron (doc/drift.md), checked like schedule; "" none.
+  std::string verify;
+  std::string verify_at;
 };
 
 struct EnvironmentConfig {
@@ -99,6 +103,10 @@ struct EnvironmentConfig {
   int64_t role_duration_s = 0;
   int64_t timeout_ms = 60 * 60'000;  // whole run
   TriggersConfig triggers;
+  // Issue 8 (config/trust_config.h).
+  VerifyConfig verify;
+  std::vector<StepConfig> preview_steps;  // `preview:`; empty: the default preview steps (doc/previews.md)
+  std::vector<NotifyTarget> notify;       // this environment's own targets, besides the global ones
   int line = 0;  // where the environment is defined, for messages
 };
 
@@ -112,6 +120,8 @@ struct WebhookSecret {
 struct ServerConfig {
   std::string listen = "127.0.0.1:8080";
   std::map<std::string, WebhookSecret> webhooks;  // github, gitlab, gitea, generic
+  std::string public_url;                         // links in commit statuses and notifications, "" none
+  std::map<std::string, ForgeConfig> forges;      // github, gitlab, gitea: commit statuses of previews
 };
 
 struct Config {
@@ -124,6 +134,7 @@ struct Config {
   int64_t git_timeout_ms = 10 * 60'000;
   ServerConfig server;
   std::vector<EnvironmentConfig> environments;  // in file order
+  std::vector<NotifyTarget> notify;             // global `notify:`, for every environment
 
   const EnvironmentConfig* Find(const std::string& name) const;
   std::vector<std::string> EnvironmentNames() const;

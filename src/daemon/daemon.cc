@@ -8,6 +8,7 @@
 
 #include "daemon/mirror_lock.h"
 #include "git/git.h"
+#include "notify/notify.h"
 #include "triggers/cron.h"
 #include "util/clock.h"
 #include "util/fs.h"
@@ -49,6 +50,10 @@ Status CheckDaemonConfig(const Config& config) {
         std::string at = i < t.schedule_at.size() ? t.schedule_at[i] + ": " : config.path + ": ";
         problems += (problems.empty() ? "" : "\n") + at + cron.status().message();
       }
+    }
+    if (!t.verify.empty()) {  // the drift check's cron (doc/drift.md)
+      Result<CronSchedule> cron = ParseCron(t.verify);
+      if (!cron.ok()) problems += (problems.empty() ? "" : "\n") + t.verify_at + ": " + cron.status().message();
     }
     if (!t.tz.empty()) {
       Result<TimeZone> tz = TimeZone::Load(t.tz);
@@ -122,6 +127,7 @@ Status Daemon::Start() {
   inbox_ = std::thread([this] { InboxLoop(); });
   scheduler_ = std::thread([this] { ScheduleLoop(); });
   sync_checker_ = std::thread([this] { SyncLoop(); });
+  StartTrust();
   return Status::Ok();
 }
 
@@ -147,6 +153,7 @@ void Daemon::Shutdown() {
   for (std::thread* t : {&dispatcher_, &poller_, &inbox_, &scheduler_, &sync_checker_}) {
     if (t->joinable()) t->join();
   }
+  StopTrust();
   lock.lock();
   std::vector<std::thread> done;
   done.swap(finished_threads_);
@@ -194,7 +201,7 @@ void Daemon::StartQueuedLocked(std::unique_lock<std::mutex>& lock) {
   }
   for (RunRecord& run : *queued) {
     if (static_cast<int>(running_.size()) >= max_parallel) break;
-    if (running_.count(run.environment) > 0) continue;  // one run per environment; this one waits
+    if (running_.count(RunSlot(run)) > 0) continue;  // one run per environment; this one waits
     if (config->Find(run.environment) == nullptr) {
       Result<bool> dropped = store_->FinishQueuedRun(
           run.id, RunStatus::kFailed, "environment '" + run.environment + "' is no longer in " + config->path, NowMs());
@@ -209,11 +216,11 @@ void Daemon::StartQueuedLocked(std::unique_lock<std::mutex>& lock) {
     }
     if (!*claimed) continue;  // cancelled meanwhile by another process
     run.status = RunStatus::kRunning;
-    Active& active = running_[run.environment];
+    Active& active = running_[RunSlot(run)];
     active.run_id = run.id;
     active.environment = run.environment;
     active.cancel = std::make_shared<CancelToken>();
-    running_ids_[run.id] = run.environment;
+    running_ids_[run.id] = RunSlot(run);
     LogEvent("run " + std::to_string(run.id) + " of '" + run.environment + "' started (" + run.trigger +
              (run.actor.empty() ? "" : " by " + run.actor) + ")");
     // The thread cannot finish before it is stored: it needs mu_ to end.
@@ -231,6 +238,9 @@ void Daemon::Execute(RunRecord run, std::shared_ptr<const Config> config, std::s
   options.run_id = run.id;
   options.pinned_settings_commit = run.settings_commit;
   options.pinned_code_commit = run.code_commit;
+  options.kind = run.kind;
+  std::string diff_output;
+  options.diff_output = &diff_output;
   Pipeline pipeline(*config, *store_);
   Result<RunRecord> result = pipeline.Run(*env, options);
   RunStatus status = RunStatus::kFailed;
@@ -260,9 +270,10 @@ void Daemon::Execute(RunRecord run, std::shared_ptr<const Config> config, std::s
     }
   }
   metrics_.ObserveRun(run.environment, duration_ms);
+  if (Result<RunRecord> finished = store_->GetRun(run.id); finished.ok()) AfterRun(*finished, diff_output, *config);
 
   std::lock_guard lock(mu_);
-  auto it = running_.find(run.environment);
+  auto it = running_.find(RunSlot(run));
   if (it != running_.end() && it->second.run_id == run.id) {
     finished_threads_.push_back(std::move(it->second.thread));
     running_.erase(it);
@@ -508,6 +519,10 @@ EnvironmentView Daemon::ViewOf(const EnvironmentConfig& env, const EnvironmentSt
   v.push = env.settings.has_value() && env.triggers.push.enabled;
   v.poll_ms = v.push ? env.triggers.push.poll_ms : 0;
   v.schedule = env.triggers.schedule;
+  v.drift = state.drift;
+  v.drift_reason = state.drift_reason;
+  v.drift_checked_ms = state.drift_checked_ms;
+  v.drift_run_id = state.drift_run_id;
   for (const auto& r : queued) {
     if (r.environment == env.name) ++v.queued_runs;
   }
@@ -647,6 +662,23 @@ std::string Daemon::MetricsText() {
       out += "slipway_environment_paused{environment=\"" + PromLabel(env.name) + "\"} " +
              (paused.count(env.name) ? "1" : "0") + "\n";
     }
+  }
+  if (states.ok()) {
+    out +=
+        "# HELP slipway_environment_drifted 1 when the last drift check found the environment drifted.\n"
+        "# TYPE slipway_environment_drifted gauge\n";
+    std::set<std::string> drifted;
+    for (const auto& s : *states) {
+      if (s.drift == "Drifted") drifted.insert(s.environment);
+    }
+    for (const auto& env : config->environments) {
+      out += "slipway_environment_drifted{environment=\"" + PromLabel(env.name) + "\"} " +
+             (drifted.count(env.name) ? "1" : "0") + "\n";
+    }
+  }
+  {
+    std::lock_guard lock(mu_);
+    if (notifier_) notifier_->RenderMetrics(&out);
   }
   metrics_.Render(&out);
   return out;

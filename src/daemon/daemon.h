@@ -93,6 +93,11 @@ struct EnvironmentView {
   std::vector<std::string> schedule;
   int64_t next_schedule_ms = 0;  // 0: none
   std::optional<RunRecord> last_run;
+  // Drift checks (issue 8; doc/drift.md).
+  std::string drift;  // "" (clean or never checked) or "Drifted"
+  std::string drift_reason;
+  int64_t drift_checked_ms = 0;  // 0: never checked
+  int64_t drift_run_id = 0;
 };
 
 // What AcceptWebhook did with a delivery.
@@ -108,6 +113,8 @@ const char* WebhookOutcomeName(WebhookOutcome outcome);  // "queued", "duplicate
 // time zones of every schedule. Errors name "FILE:LINE:COLUMN" like the
 // config's own.
 Status CheckDaemonConfig(const Config& config);
+
+class Notifier;  // notify/notify.h
 
 class Daemon {
  public:
@@ -146,6 +153,11 @@ class Daemon {
   // cancelled. Errors: NotFound (environment, run), kInvalidArgument (run of
   // another environment, not succeeded), kFailed (nothing to roll back to).
   Result<TriggerResult> Rollback(const std::string& environment, int64_t to_run_id, const std::string& actor);
+  // Queues a drift check of env (doc/drift.md): the preview steps against
+  // the deployed (settings, code) pair, as a run of kind "drift". kFailed
+  // when env was never deployed; NotFound for an unknown environment.
+  Result<TriggerResult> CheckDrift(const std::string& environment, const std::string& trigger,
+                                   const std::string& actor);
   // Pauses automatic triggers of env. Idempotent.
   Status Pause(const std::string& environment, const std::string& actor);
   // Ends a pause or a hold. After a hold, the environment converges again:
@@ -216,6 +228,24 @@ class Daemon {
   // Schedules (schedule.cc).
   void ScheduleLoop();
 
+  // Issue 8: pull-request previews (preview.cc), drift checks on a schedule
+  // (drift.cc), what happens after a run: commit statuses, drift state,
+  // notifications (notify_hook.cc).
+  struct PreviewRequest {
+    std::string source;
+    WebhookEvent event;
+  };
+  Result<WebhookOutcome> AcceptPullRequest(const std::string& source, const WebhookEvent& event);
+  void PreviewLoop();
+  void Preview(const PreviewRequest& request, const Config& config);
+  void DriftLoop();
+  void StartTrust();     // from Start: the notifier and the preview and drift threads
+  void StopTrust();      // from Shutdown, after the runs ended
+  void AfterRun(const RunRecord& run, const std::string& diff_output, const Config& config);
+  void ReportPreview(const RunRecord& run, const std::string& state, const std::string& diff_output,
+                     const Config& config);
+  static std::string RunSlot(const RunRecord& run);  // running_'s key: the environment, or a preview's own
+
   // Sync status (daemon.cc).
   void SyncLoop();
   void MarkSyncDirty(const std::string& environment);
@@ -260,6 +290,11 @@ class Daemon {
   std::atomic<int64_t> ls_remote_calls_{0};
 
   std::thread dispatcher_, poller_, inbox_, scheduler_, sync_checker_;
+  // Issue 8, guarded by mu_ (the notifier is thread-safe itself).
+  std::unique_ptr<Notifier> notifier_;
+  std::vector<PreviewRequest> preview_requests_;
+  std::set<std::string> preview_deliveries_;  // recent delivery ids (duplicates are ignored)
+  std::thread previewer_, drifter_;
 };
 
 }  // namespace slipway

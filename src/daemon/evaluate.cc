@@ -114,6 +114,7 @@ void Daemon::RequestEvaluation(const std::string& environment) {
 }
 
 Result<WebhookOutcome> Daemon::AcceptWebhook(const std::string& source, const WebhookEvent& event) {
+  if (event.kind == WebhookKind::kPullRequest) return AcceptPullRequest(source, event);  // preview.cc
   WebhookOutcome outcome = WebhookOutcome::kIgnored;
   if (event.kind == WebhookKind::kPing) {
     outcome = WebhookOutcome::kPing;

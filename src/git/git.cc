@@ -622,6 +622,52 @@ Result<std::string> Git::FetchBranchHead(const std::string& url, const std::stri
   return commit;
 }
 
+Result<CapturedOutput> Git::VerifySignature(const std::string& url, const std::string& object, bool tag) {
+  SLIPWAY_RETURN_IF_ERROR(ValidateUrl(url));
+  const std::string mirror = MirrorPath(url);
+  if (!IsDirectory(mirror)) return NotFound("no mirror of " + Quote(RedactUrl(url)) + " to verify " + Quote(object));
+  std::string spec;
+  if (tag) {
+    SLIPWAY_RETURN_IF_ERROR(ValidateRef(object));
+    spec = StartsWith(object, "refs/tags/") ? object : "refs/tags/" + object;
+  } else {
+    if (!IsFullCommitHash(object)) return InvalidArgument("verify needs a full 40-character commit hash, not '" +
+                                                          Printable(object) + "'");
+    spec = ToLower(object);
+  }
+  const std::string what = std::string(tag ? "verify-tag " : "verify-commit ") + Quote(object) + " in the mirror of " +
+                           Quote(RedactUrl(url));
+  // spec is a full hash or "refs/tags/..." (validated): never an option.
+  return RunGit({"--git-dir=" + mirror, tag ? "verify-tag" : "verify-commit", "--raw", spec}, mirror, false, what);
+}
+
+Result<std::string> Git::MergeBase(const std::string& url, const std::string& a, const std::string& b) {
+  SLIPWAY_RETURN_IF_ERROR(ValidateUrl(url));
+  for (const std::string& c : {a, b}) {
+    if (!IsFullCommitHash(c)) return InvalidArgument("merge-base needs full 40-character commit hashes, not '" + Printable(c) + "'");
+  }
+  const std::string mirror = MirrorPath(url);
+  const std::string what = "merge-base " + a.substr(0, 12) + " " + b.substr(0, 12) + " in " + Quote(RedactUrl(url));
+  if (!IsDirectory(mirror)) return NotFound("no mirror of " + Quote(RedactUrl(url)) + " yet (fetch it first)");
+  SLIPWAY_ASSIGN_OR_RETURN(CapturedOutput out,
+                           RunGit({"--git-dir=" + mirror, "merge-base", ToLower(a), ToLower(b)}, mirror, false, what));
+  if (out.result.exit.kind == ExitStatus::Kind::kExited && out.result.exit.code == 1) {
+    return NotFound(what + ": the commits share no history");
+  }
+  if (!out.result.exit.success()) return SummariseFailure(what, out);
+  std::string commit = TrimmedLine(out.out);
+  if (!IsFullCommitHash(commit)) return Failed(what + ": unexpected output '" + Printable(commit) + "'");
+  return commit;
+}
+
+Result<std::string> Git::TagCommit(const std::string& url, const std::string& tag) {
+  SLIPWAY_RETURN_IF_ERROR(ValidateUrl(url));
+  SLIPWAY_RETURN_IF_ERROR(ValidateRef(tag));
+  const std::string mirror = MirrorPath(url);
+  if (!IsDirectory(mirror)) return std::string();
+  return PeelToCommit(mirror, url, StartsWith(tag, "refs/tags/") ? tag : "refs/tags/" + tag);
+}
+
 bool Git::HasCommit(const std::string& url, const std::string& commit) {
   if (!ValidateUrl(url).ok() || !IsFullCommitHash(commit)) return false;
   const std::string mirror = MirrorPath(url);

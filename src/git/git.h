@@ -159,6 +159,22 @@ class Git {
   Result<std::vector<LogEntry>> Log(const std::string& url, const std::string& from, const std::string& to,
                                     const std::string& under, int limit);
 
+  // Checks the signature of a commit (`tag` false: `object` is a 40-hex
+  // commit; git verify-commit --raw) or of an annotated tag (`tag` true:
+  // `object` is the tag's name; git verify-tag --raw) in the mirror of url,
+  // which must exist. Which keys count comes from GitOptions: extra_env
+  // (GNUPGHOME) and extra_config (gpg.ssh.allowedSignersFile); see
+  // src/verify. Returns git's exit status and output, whatever they say (the
+  // caller judges); an error only for refused input, a missing mirror or a
+  // git that could not run. No network.
+  Result<CapturedOutput> VerifySignature(const std::string& url, const std::string& object, bool tag);
+  // The best common ancestor of two commits in the mirror of url (git
+  // merge-base); NotFound when they share no history. No network.
+  Result<std::string> MergeBase(const std::string& url, const std::string& a, const std::string& b);
+  // The commit a tag of the mirror of url points to (peeled), "" when the
+  // mirror has no such tag. No network.
+  Result<std::string> TagCommit(const std::string& url, const std::string& tag);
+
   // Number of git processes started so far (for tests and benchmarks).
   int64_t calls() const { return calls_.value.load(); }
   // Number of calls that talked to a remote (ls-remote, fetch).

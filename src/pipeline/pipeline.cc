@@ -17,6 +17,7 @@
 #include "util/clock.h"
 #include "util/fs.h"
 #include "util/strings.h"
+#include "verify/verify.h"
 #include "workspace/overlay.h"
 
 namespace slipway {
@@ -302,6 +303,54 @@ std::vector<StepConfig> Pipeline::StepsOf(const EnvironmentConfig& env) {
   return env.steps.empty() ? DefaultSteps() : env.steps;
 }
 
+std::vector<StepConfig> Pipeline::PreviewStepsOf(const EnvironmentConfig& env, bool has_diff_target) {
+  std::vector<StepConfig> steps = env.preview_steps;
+  if (steps.empty()) {
+    for (const char* target : {"setup", "lint", "all-tests"}) {
+      StepConfig step;
+      step.name = target;
+      step.run = std::string("make ") + target;
+      steps.push_back(std::move(step));
+    }
+    if (has_diff_target) {
+      StepConfig step;
+      step.name = "diff";
+      step.run = "make -s diff";  // -s: the recipe lines are not echoed, so any output is a difference
+      steps.push_back(std::move(step));
+    }
+  }
+  for (StepConfig& step : steps) {
+    step.role.clear();  // a preview never holds a role (config.cc refuses them; defence in depth)
+    step.external_id.clear();
+  }
+  return steps;
+}
+
+namespace {
+
+// True when the Makefile of `dir` has a rule for `target` ("diff:" at the
+// start of a line; "diff::" and "diff: deps" too).
+bool MakefileHasTarget(const std::string& dir, const std::string& target) {
+  for (const char* name : {"GNUmakefile", "makefile", "Makefile"}) {
+    Result<std::string> text = ReadFileLimited(JoinPath(dir, name), 4 << 20);
+    if (!text.ok()) continue;
+    for (const std::string& line : Split(*text, '\n')) {
+      if (StartsWith(line, target + ":") && !StartsWith(line, target + ":=")) return true;
+      // ".PHONY: a diff" does not make a rule; a rule list "lint diff:" does.
+      size_t colon = line.find(':');
+      if (colon == std::string::npos || line.empty() || line[0] == '\t' || line[0] == '.' || line[0] == '#') continue;
+      if (colon + 1 < line.size() && line[colon + 1] == '=') continue;
+      for (const std::string& word : Split(line.substr(0, colon), ' ')) {
+        if (word == target) return true;
+      }
+    }
+    return false;  // make reads the first one it finds
+  }
+  return false;
+}
+
+}  // namespace
+
 bool IsBuildspecEnvironment(const EnvironmentConfig& env) { return !env.buildspec_path.empty(); }
 
 std::vector<std::string> Pipeline::StepNamesOf(const EnvironmentConfig& env) {
@@ -462,17 +511,34 @@ EnvMap StepEnvironment(const EnvironmentConfig& env, const StepConfig& step, con
   return vars;
 }
 
-Result<RunRecord> Pipeline::Run(const EnvironmentConfig& env, const RunOptions& options) {
-  // One run of an environment at a time, across processes.
-  SLIPWAY_ASSIGN_OR_RETURN(FileLock env_lock, FileLock::Acquire(LockPath(config_, "env-" + env.name), [&] {
-                             if (options.echo_fd >= 0) {
-                               std::string msg = "==> environment '" + env.name +
-                                                 "' is running elsewhere; waiting for that run to finish\n";
-                               (void)WriteAll(options.echo_fd, msg, "terminal");
-                             }
-                           }));
+Result<RunRecord> Pipeline::Run(const EnvironmentConfig& configured_env, const RunOptions& options) {
+  // A preview or drift check runs the preview steps, without roles, and
+  // never deploys (doc/previews.md): it works on a copy of the environment.
+  const bool deploys = options.kind == "deploy";
+  EnvironmentConfig preview_env;
+  if (!deploys) {
+    preview_env = configured_env;
+    preview_env.steps = PreviewStepsOf(configured_env, false);
+    preview_env.buildspec_path.clear();
+    preview_env.buildspec_in_settings = false;
+    preview_env.role.clear();
+  }
+  EnvironmentConfig& env = deploys ? const_cast<EnvironmentConfig&>(configured_env) : preview_env;  // NOLINT
+  // One run of an environment at a time, across processes; previews and
+  // drift checks change nothing and never wait for it.
+  std::optional<FileLock> env_lock;
+  if (deploys) {
+    SLIPWAY_ASSIGN_OR_RETURN(env_lock, FileLock::Acquire(LockPath(config_, "env-" + env.name), [&] {
+                               if (options.echo_fd >= 0) {
+                                 std::string msg = "==> environment '" + env.name +
+                                                   "' is running elsewhere; waiting for that run to finish\n";
+                                 (void)WriteAll(options.echo_fd, msg, "terminal");
+                               }
+                             }));
+  }
 
   RunRecord run;
+  run.kind = options.kind;
   run.environment = env.name;
   run.trigger = options.trigger;
   run.actor = options.actor;
@@ -492,6 +558,7 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& env, const RunOptions& 
     SLIPWAY_ASSIGN_OR_RETURN(RunRecord queued, store_.GetRun(options.run_id));
     run.id = queued.id;
     run.created_ms = queued.created_ms;
+    run.context_json = queued.context_json;
     SLIPWAY_RETURN_IF_ERROR(store_.UpdateRun(run));
   } else {
     SLIPWAY_ASSIGN_OR_RETURN(run.id, store_.CreateRun(run));
@@ -561,6 +628,41 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& env, const RunOptions& 
   for (const auto& w : desired.warnings) note("warning: " + w);
   SLIPWAY_RETURN_IF_ERROR(store_.UpdateRun(run));
 
+  // Signatures (doc/verify.md): before anything of the code is checked out
+  // or run. A pull request's preview is not verified: it is not signed off yet.
+  if (env.verify.mode != VerifyConfig::Mode::kNone && options.kind != "preview") {
+    VerifyRequest request;
+    request.environment = env.name;
+    request.config = env.verify;
+    request.git.mirrors_dir = JoinPath(config_.state_dir, "mirrors");
+    request.git.timeout_ms = config_.git_timeout_ms;
+    request.git.cancel = options.cancel;
+    request.temp_dir = JoinPath(config_.state_dir, "tmp");
+    if (env.settings) {
+      request.settings_url = env.settings->url;
+      request.settings_commit = desired.settings_commit;
+    }
+    if (env.code) {
+      request.code_url = desired.code_url;
+      request.code_ref = desired.code_ref;
+      request.code_kind = desired.code.kind;
+      request.code_commit = desired.code.commit;
+    }
+    Result<std::string> signer = [&]() -> Result<std::string> {
+      SLIPWAY_RETURN_IF_ERROR(MakeDirs(request.temp_dir));
+      SLIPWAY_ASSIGN_OR_RETURN(FileLock git_lock, FileLock::Acquire(LockPath(config_, "git"), nullptr));
+      (void)git_lock;
+      return VerifyRun(request);
+    }();
+    if (!signer.ok()) {
+      RunStatus status = signer.status().code() == StatusCode::kCancelled ? RunStatus::kCancelled : RunStatus::kFailed;
+      return finish(status, signer.status().message(), false);
+    }
+    run.signer = *signer;
+    note("verified (" + std::string(VerifyModeName(env.verify.mode)) + "): " + run.signer);
+    SLIPWAY_RETURN_IF_ERROR(store_.UpdateRun(run));
+  }
+
   // Workspace: the code at the commit, the settings folder laid over it.
   std::string ws_root = JoinPath(JoinPath(config_.state_dir, "workspaces"), env.name);
   std::string workspace = JoinPath(ws_root, std::to_string(run.id));
@@ -596,13 +698,22 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& env, const RunOptions& 
   }
   note("workspace " + workspace);
   SLIPWAY_RETURN_IF_ERROR(store_.UpdateRun(run));
+  if (!deploys && configured_env.preview_steps.empty() && MakefileHasTarget(workspace, "diff")) {
+    // The code's Makefile has `make diff`: the preview shows what would change.
+    env.steps = PreviewStepsOf(configured_env, true);
+    StepRecord diff;
+    diff.index = static_cast<int>(run.steps.size());
+    diff.name = env.steps.back().name;
+    run.steps.push_back(diff);
+    SLIPWAY_RETURN_IF_ERROR(store_.PutStep(run.id, diff));
+  }
 
   // Steps: the native ones, or the phases of a CodeBuild buildspec.
   StageOutcome outcome;
   StageContext ctx{env, options, desired, workspace, deadline, run, *log, aws};
   Status stage = IsBuildspecEnvironment(env) ? RunBuildspecPhases(ctx, &outcome) : RunSteps(ctx, &outcome);
   SLIPWAY_RETURN_IF_ERROR(stage);
-  return finish(outcome.status, outcome.error, outcome.status == RunStatus::kSucceeded);
+  return finish(outcome.status, outcome.error, deploys && outcome.status == RunStatus::kSucceeded);
 }
 
 Status Pipeline::PrepareAws(const EnvironmentConfig& env, RunAws* aws) {
@@ -688,7 +799,19 @@ Status Pipeline::RunSteps(StageContext& ctx, StageOutcome* outcome) {
     SLIPWAY_RETURN_IF_ERROR(store_.PutStep(run.id, record));
     note("==> step " + step.name + ": " + step.run);
     std::unique_ptr<LogStream> out = log->NewStream();
-    Result<ProcessResult> result = RunProcess(p, out->sink());
+    OutputSink sink = out->sink();
+    if (ctx.options.diff_output != nullptr && ctx.options.kind != "deploy" && step.name == "diff") {
+      // The tail of `make diff` for drift (non-empty: drifted) and PR comments.
+      std::string* tail = ctx.options.diff_output;
+      tail->clear();
+      sink = [inner = out->sink(), tail](std::string_view chunk) {
+        constexpr size_t kMaxTail = 64 << 10;
+        tail->append(chunk);
+        if (tail->size() > kMaxTail) tail->erase(0, tail->size() - kMaxTail);
+        inner(chunk);
+      };
+    }
+    Result<ProcessResult> result = RunProcess(p, sink);
     (void)out->Finish();
     out.reset();
     record.duration_ms = NowMs() - record.started_ms;

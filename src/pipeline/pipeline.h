@@ -77,6 +77,15 @@ struct RunOptions {
   // is still read at that settings commit (its variables, the ref's name).
   std::string pinned_settings_commit;
   std::string pinned_code_commit;
+
+  // Issue 8 (doc/previews.md, doc/drift.md): "deploy", "preview" or "drift".
+  // A preview or drift run runs the environment's preview steps
+  // (PreviewStepsOf) without any role, never takes the environment's deploy
+  // lock (it may run beside a deploy) and never becomes a deployment.
+  std::string kind = "deploy";
+  // Preview and drift runs: receives the tail (at most 64 KiB) of the output
+  // of the step named "diff", "" when there was none. May be null.
+  std::string* diff_output = nullptr;
 };
 
 class Pipeline {
@@ -106,6 +115,10 @@ class Pipeline {
 
   // The steps that will run for env (the configured ones or the make contract).
   static std::vector<StepConfig> StepsOf(const EnvironmentConfig& env);
+  // The steps of a preview or drift run: env.preview_steps when given, else
+  // make setup, make lint, make all-tests, and `make -s diff` when
+  // `has_diff_target` (the code's Makefile has a `diff:` rule). Never roles.
+  static std::vector<StepConfig> PreviewStepsOf(const EnvironmentConfig& env, bool has_diff_target);
   // The names recorded as the run's steps: the steps, or for a buildspec
   // environment its phases (DOWNLOAD_SOURCE … UPLOAD_ARTIFACTS).
   static std::vector<std::string> StepNamesOf(const EnvironmentConfig& env);

@@ -56,6 +56,8 @@ json RunJson(const RunRecord& r, bool with_steps) {
   j["finished_ms"] = r.finished_ms;
   j["duration_ms"] = r.finished_ms > 0 && r.started_ms > 0 ? r.finished_ms - r.started_ms : 0;
   j["error"] = r.error;
+  j["signer"] = r.signer;  // doc/verify.md
+  if (!r.context_json.empty()) j["pull_request"] = json::parse(r.context_json, nullptr, false);  // doc/previews.md
   j["log"] = "/api/v1/runs/" + std::to_string(r.id) + "/log";
   if (with_steps) {
     if (!r.exported_json.empty()) j["exported_variables"] = json::parse(r.exported_json, nullptr, false);
@@ -91,6 +93,10 @@ json EnvironmentJson(const EnvironmentView& v) {
   j["sync"] = SyncStatusName(v.sync);
   j["sync_reason"] = v.sync_reason;
   j["sync_checked_ms"] = v.sync_checked_ms;
+  j["drift"] = v.drift.empty() ? json(nullptr) : json(v.drift);  // doc/drift.md
+  j["drift_reason"] = v.drift_reason;
+  j["drift_checked_ms"] = v.drift_checked_ms;
+  j["drift_run_id"] = v.drift_run_id ? json(v.drift_run_id) : json(nullptr);
   j["deployed"] = DeploymentJson(v.deployed);
   json desired;
   desired["settings_commit"] = v.desired_settings_commit;
@@ -393,6 +399,19 @@ void ApiServer::Impl::Routes() {
       request.ref = body["ref"].get<std::string>();
     }
     Result<TriggerResult> r = daemon.Trigger(request);
+    if (!r.ok()) return SendStatus(res, r.status());
+    json j;
+    j["run_id"] = r->run_id;
+    j["coalesced"] = r->coalesced;
+    j["run"] = "/api/v1/runs/" + std::to_string(r->run_id);
+    SendJson(res, 202, j);
+  });
+
+  // Issue 8: a drift check now (doc/drift.md).
+  s.Post(R"(/api/v1/environments/([^/]+)/drift-check)", [this](const httplib::Request& req, httplib::Response& res) {
+    std::optional<TokenRecord> token = AuthorizeAction(req, res, TokenRole::kOperator);
+    if (!token) return;
+    Result<TriggerResult> r = daemon.CheckDrift(req.matches[1], "manual", ActorOf(*token));
     if (!r.ok()) return SendStatus(res, r.status());
     json j;
     j["run_id"] = r->run_id;
@@ -744,10 +763,11 @@ void ApiServer::Impl::Webhook(const httplib::Request& req, httplib::Response& re
   j["event"] = event->event;
   j["delivery"] = event->delivery_id;
   if (event->kind == WebhookKind::kIgnored) j["reason"] = event->ignored_reason;
-  if (event->kind == WebhookKind::kPush) {
+  if (event->kind == WebhookKind::kPush || event->kind == WebhookKind::kPullRequest) {
     j["branch"] = event->branch;
     j["commit"] = event->commit;
   }
+  if (event->kind == WebhookKind::kPullRequest) j["pull_request"] = event->pull_request.number;
   SendJson(res, *outcome == WebhookOutcome::kQueued ? 202 : 200, j);
 }
 

@@ -284,7 +284,93 @@ void ClearPushFields(WebhookEvent* e) {
   e->changed_paths_complete = false;
 }
 
+// GitHub and Gitea "pull_request": {action, number, pull_request: {head:
+// {sha, ref}, base: {sha, ref}, title}, repository: {full_name, clone_url, ...}}.
+Result<WebhookEvent> ParseGithubPullRequest(const std::string& event_name, std::string_view body) {
+  WebhookEvent event;
+  event.event = event_name;
+  SLIPWAY_ASSIGN_OR_RETURN(json j, ParseBody(body));
+  Fields f(j, "");
+  PullRequestInfo& pr = event.pull_request;
+  SLIPWAY_RETURN_IF_ERROR(f.String("action", &pr.action));
+  if (pr.action != "opened" && pr.action != "synchronize" && pr.action != "synchronized" && pr.action != "reopened") {
+    event.kind = WebhookKind::kIgnored;
+    event.ignored_reason = "pull request action '" + pr.action + "'";
+    return event;
+  }
+  SLIPWAY_RETURN_IF_ERROR(f.OptionalCount("number", &pr.number));
+  SLIPWAY_ASSIGN_OR_RETURN(const json* pull, f.Object("pull_request"));
+  Fields p(*pull, "pull_request");
+  if (pr.number < 0) SLIPWAY_RETURN_IF_ERROR(p.OptionalCount("number", &pr.number));
+  if (pr.number < 0) return BadRequest("missing field 'number'");
+  SLIPWAY_RETURN_IF_ERROR(p.OptionalString("title", &pr.title));
+  SLIPWAY_ASSIGN_OR_RETURN(const json* head, p.Object("head"));
+  SLIPWAY_ASSIGN_OR_RETURN(const json* base, p.Object("base"));
+  Fields h(*head, "pull_request.head");
+  Fields b(*base, "pull_request.base");
+  SLIPWAY_RETURN_IF_ERROR(h.String("sha", &pr.head_commit));
+  SLIPWAY_RETURN_IF_ERROR(h.String("ref", &pr.head_branch));
+  SLIPWAY_RETURN_IF_ERROR(b.String("ref", &pr.base_branch));
+  SLIPWAY_RETURN_IF_ERROR(b.OptionalString("sha", &pr.base_commit));
+  if (!IsCommitHash(pr.head_commit)) return BadRequest("field 'pull_request.head.sha' is not a commit hash");
+  if (!pr.base_commit.empty() && !IsCommitHash(pr.base_commit)) {
+    return BadRequest("field 'pull_request.base.sha' is not a commit hash");
+  }
+  SLIPWAY_ASSIGN_OR_RETURN(const json* repo, f.Object("repository"));
+  Fields r(*repo, "repository");
+  SLIPWAY_RETURN_IF_ERROR(r.String("full_name", &pr.repo));
+  SLIPWAY_RETURN_IF_ERROR(
+      CollectUrls(repo, "repository", {"clone_url", "ssh_url", "git_url", "html_url"}, &event.repository_urls));
+  if (event.repository_urls.empty()) return BadRequest("the payload names no repository URL");
+  event.kind = WebhookKind::kPullRequest;
+  event.branch = pr.base_branch;
+  event.commit = pr.head_commit;
+  return event;
+}
+
+// GitLab "Merge Request Hook": {object_attributes: {iid, action, oldrev,
+// source_branch, target_branch, last_commit: {id}, title}, project: {id, ...}}.
+Result<WebhookEvent> ParseGitlabMergeRequest(const std::string& event_name, std::string_view body) {
+  WebhookEvent event;
+  event.event = event_name;
+  SLIPWAY_ASSIGN_OR_RETURN(json j, ParseBody(body));
+  Fields f(j, "");
+  SLIPWAY_ASSIGN_OR_RETURN(const json* attrs, f.Object("object_attributes"));
+  Fields a(*attrs, "object_attributes");
+  PullRequestInfo& pr = event.pull_request;
+  SLIPWAY_RETURN_IF_ERROR(a.OptionalString("action", &pr.action));
+  std::string oldrev;
+  SLIPWAY_RETURN_IF_ERROR(a.OptionalString("oldrev", &oldrev));
+  // "update" without oldrev: a title or label change, no new commit.
+  if (pr.action != "open" && pr.action != "reopen" && !(pr.action == "update" && !oldrev.empty())) {
+    event.kind = WebhookKind::kIgnored;
+    event.ignored_reason = "merge request action '" + pr.action + "'" + (pr.action == "update" ? " without new commits" : "");
+    return event;
+  }
+  SLIPWAY_RETURN_IF_ERROR(a.OptionalCount("iid", &pr.number));
+  if (pr.number < 0) return BadRequest("missing field 'object_attributes.iid'");
+  SLIPWAY_RETURN_IF_ERROR(a.OptionalString("title", &pr.title));
+  SLIPWAY_RETURN_IF_ERROR(a.String("source_branch", &pr.head_branch));
+  SLIPWAY_RETURN_IF_ERROR(a.String("target_branch", &pr.base_branch));
+  SLIPWAY_ASSIGN_OR_RETURN(const json* last, a.Object("last_commit"));
+  SLIPWAY_RETURN_IF_ERROR(Fields(*last, "object_attributes.last_commit").String("id", &pr.head_commit));
+  if (!IsCommitHash(pr.head_commit)) return BadRequest("field 'object_attributes.last_commit.id' is not a commit hash");
+  SLIPWAY_ASSIGN_OR_RETURN(const json* project, f.Object("project"));
+  int64_t id = -1;
+  SLIPWAY_RETURN_IF_ERROR(Fields(*project, "project").OptionalCount("id", &id));
+  if (id < 0) return BadRequest("missing field 'project.id'");
+  pr.repo = std::to_string(id);
+  SLIPWAY_RETURN_IF_ERROR(CollectUrls(
+      project, "project", {"git_http_url", "git_ssh_url", "http_url", "ssh_url", "web_url"}, &event.repository_urls));
+  if (event.repository_urls.empty()) return BadRequest("the payload names no repository URL");
+  event.kind = WebhookKind::kPullRequest;
+  event.branch = pr.base_branch;
+  event.commit = pr.head_commit;
+  return event;
+}
+
 Result<WebhookEvent> ParseGithubLike(WebhookProvider provider, const std::string& event_name, std::string_view body) {
+  if (event_name == "pull_request") return ParseGithubPullRequest(event_name, body);
   WebhookEvent event;
   event.event = event_name;
   if (provider == WebhookProvider::kGithub && event_name == "ping") {
@@ -327,6 +413,7 @@ Result<WebhookEvent> ParseGithubLike(WebhookProvider provider, const std::string
 }
 
 Result<WebhookEvent> ParseGitlab(const std::string& event_name, std::string_view body) {
+  if (event_name == "Merge Request Hook") return ParseGitlabMergeRequest(event_name, body);
   WebhookEvent event;
   event.event = event_name;
   if (event_name != "Push Hook") {
@@ -430,6 +517,8 @@ const char* WebhookKindName(WebhookKind kind) {
       return "ping";
     case WebhookKind::kIgnored:
       return "ignored";
+    case WebhookKind::kPullRequest:
+      return "pull_request";
   }
   return "unknown";
 }

@@ -29,8 +29,23 @@ enum class WebhookKind {
   kPush,     // a commit on a branch: consider every environment watching it
   kPing,     // GitHub's "ping" (or generic {"event":"ping"}): answer 200, start nothing
   kIgnored,  // authentic but not for us (tag push, branch deletion, other event): 200/202, start nothing
+  // A pull (merge) request opened, updated with new commits or reopened
+  // (issue 8; doc/previews.md): preview the environments whose folder it touches.
+  kPullRequest,
 };
-const char* WebhookKindName(WebhookKind kind);  // "push", "ping", "ignored"
+const char* WebhookKindName(WebhookKind kind);  // "push", "ping", "ignored", "pull_request"
+
+// kPullRequest's details.
+struct PullRequestInfo {
+  int64_t number = 0;        // GitHub/Gitea number, GitLab iid
+  std::string action;        // as sent: "opened", "synchronize", "reopened", "open", "update", ...
+  std::string head_commit;   // 40 hex
+  std::string head_branch;   // source branch
+  std::string base_branch;   // target branch (compared with settings.branch)
+  std::string base_commit;   // "" when the payload has none (GitLab)
+  std::string repo;          // "owner/name" (GitHub, Gitea); GitLab: the numeric project id
+  std::string title;
+};
 
 struct WebhookEvent {
   WebhookKind kind = WebhookKind::kIgnored;
@@ -56,6 +71,8 @@ struct WebhookEvent {
   // daemon treats the list as "at least these changed".
   std::vector<std::string> changed_paths;
   bool changed_paths_complete = false;
+
+  PullRequestInfo pull_request;  // kPullRequest only
 };
 
 // Verifies and parses one delivery.
@@ -66,11 +83,15 @@ struct WebhookEvent {
 // The signature is checked before the body is parsed, in constant time
 // (CRYPTO_memcmp). Per provider:
 //   github:  x-hub-signature-256 "sha256=HEX" = HMAC-SHA256(secret, body);
-//            x-github-event "push" | "ping" (others ignored); x-github-delivery.
-//   gitlab:  x-gitlab-token == secret; x-gitlab-event "Push Hook" (others,
-//            incl. "Tag Push Hook", ignored); x-gitlab-event-uuid.
+//            x-github-event "push" | "ping" | "pull_request" (opened,
+//            synchronize, reopened; other actions and events ignored);
+//            x-github-delivery.
+//   gitlab:  x-gitlab-token == secret; x-gitlab-event "Push Hook" |
+//            "Merge Request Hook" (open, reopen, update with new commits)
+//            (others, incl. "Tag Push Hook", ignored); x-gitlab-event-uuid.
 //   gitea:   x-gitea-signature (or x-forgejo-signature) HEX HMAC-SHA256;
-//            x-gitea-event (or x-forgejo-event) "push"; x-gitea-delivery
+//            x-gitea-event (or x-forgejo-event) "push" | "pull_request"
+//            (opened, synchronized, reopened); x-gitea-delivery
 //            (or x-forgejo-delivery).
 //   generic: x-slipway-signature "sha256=HEX" HMAC-SHA256; body JSON
 //            {"repository": URL, "branch": "main" | "refs/heads/main",
