@@ -224,6 +224,17 @@ int StatusCommand(int argc, char** argv) {
     std::printf("%-16s %-10s %-28s %-13s %s%s\n", r.environment.c_str(), SyncStatusName(r.sync), code.c_str(),
                 r.deployed ? r.deployed->settings_commit.substr(0, 12).c_str() : "-", last.c_str(), marker.c_str());
   }
+  // Fleet mode (doc/fleet.md): the live nodes, their heartbeats and runs.
+  Result<std::vector<NodeRecord>> nodes = (*store)->ListNodes();
+  if (nodes.ok() && !nodes->empty()) {
+    std::printf("\n%-44s %-22s %-16s %s\n", "NODE", "ADDRESS", "HEARTBEAT", "RUNNING");
+    for (const NodeRecord& n : *nodes) {
+      std::string running;
+      for (int64_t id : n.running_run_ids) running += (running.empty() ? "#" : ", #") + std::to_string(id);
+      std::printf("%-44s %-22s %-16s %s\n", n.id.c_str(), n.address.c_str(), When(n.heartbeat_ms).c_str(),
+                  running.empty() ? "-" : running.c_str());
+    }
+  }
   return kExitOk;
 }
 
@@ -366,7 +377,8 @@ Result<std::unique_ptr<Store>> OpenStore(const Config& config) {
     PrintError(made.message());
     return made;
   }
-  Result<std::unique_ptr<Store>> store = OpenSqliteStore(JoinPath(config.state_dir, "slipway.db"));
+  // "sqlite" (the default) or a postgresql:// URL (fleet mode, doc/fleet.md).
+  Result<std::unique_ptr<Store>> store = OpenStore(config.database, JoinPath(config.state_dir, "slipway.db"));
   if (!store.ok()) PrintError(store.status().message());
   return store;
 }

@@ -16,11 +16,14 @@
 namespace slipway {
 
 int ServeCommand(int argc, char** argv) {
-  std::string config_flag, listen, grace = "30s";
+  std::string config_flag, listen, grace = "30s", heartbeat = "2s", node_ttl = "15s";
   CLI::App app("Run the engine: triggers, the run queue and the HTTP API, until SIGTERM", "serve");
   app.add_option("-c,--config", config_flag, "the engine config (default ./slipway.yaml or $SLIPWAY_CONFIG)");
   app.add_option("--listen", listen, "HOST:PORT to serve the API on (default: server.listen of the config)");
   app.add_option("--grace", grace, "on SIGTERM, how long running steps may go on before they are cancelled (30s)");
+  app.add_option("--heartbeat", heartbeat, "fleet mode: how often this node heartbeats and renews its leases (2s)");
+  app.add_option("--node-ttl", node_ttl,
+                 "fleet mode: a node silent this long is declared lost and its runs interrupted (15s)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -33,6 +36,14 @@ int ServeCommand(int argc, char** argv) {
   DaemonOptions options;
   if (!ParseDuration(grace, &options.shutdown_grace_ms)) {
     PrintError("serve: --grace must be a duration like 30s or 2m, got '" + grace + "'");
+    return kExitUsage;
+  }
+  if (!ParseDuration(heartbeat, &options.heartbeat_ms) || options.heartbeat_ms <= 0 ||
+      !ParseDuration(node_ttl, &options.node_ttl_ms) || options.node_ttl_ms < 2 * options.heartbeat_ms) {
+    PrintError(
+        "serve: --heartbeat and --node-ttl must be durations like 2s and 15s, the TTL at least twice the "
+        "heartbeat; got '" +
+        heartbeat + "' and '" + node_ttl + "'");
     return kExitUsage;
   }
   Result<Config> config = LoadConfigOrReport(config_flag);
@@ -67,6 +78,8 @@ int ServeCommand(int argc, char** argv) {
 
   ApiServerOptions server_options;
   server_options.listen = listen.empty() ? config->server.listen : listen;
+  options.fleet = IsPostgresUrl(config->database);
+  options.node_address = server_options.listen;
   Daemon daemon(std::move(config).value(), std::move(store).value(), options);
   ApiServer server(daemon, server_options);
   if (Status bound = server.Bind(); !bound.ok()) {

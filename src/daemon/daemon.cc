@@ -108,11 +108,17 @@ Status Daemon::Start() {
     started_ = true;
     config = config_;
   }
-  SLIPWAY_ASSIGN_OR_RETURN(
-      int interrupted,
-      store_->InterruptRunning("interrupted: the engine stopped while the run was running (found at start-up)"));
-  if (interrupted > 0)
-    LogEvent(std::to_string(interrupted) + " run(s) left running by a previous process: interrupted");
+  // In a fleet, runs left running belong to other nodes (or to a lost one,
+  // which the reaper interrupts after the TTL).
+  if (!options_.fleet) {
+    SLIPWAY_ASSIGN_OR_RETURN(
+        int interrupted,
+        store_->InterruptRunning("interrupted: the engine stopped while the run was running (found at start-up)"));
+    if (interrupted > 0)
+      LogEvent(std::to_string(interrupted) + " run(s) left running by a previous process: interrupted");
+  } else {
+    SLIPWAY_RETURN_IF_ERROR(FleetStart());
+  }
   SLIPWAY_ASSIGN_OR_RETURN(std::vector<RunRecord> queued, store_->QueuedRuns());
   LogEvent("serving " + std::to_string(config->environments.size()) + " environment(s) from " + config->path + "; " +
            std::to_string(queued.size()) + " queued run(s); at most " + std::to_string(MaxParallel(*config)) +
@@ -153,6 +159,7 @@ void Daemon::Shutdown() {
   for (std::thread* t : {&dispatcher_, &poller_, &inbox_, &scheduler_, &sync_checker_}) {
     if (t->joinable()) t->join();
   }
+  if (options_.fleet) FleetStop();
   StopTrust();
   lock.lock();
   std::vector<std::thread> done;
@@ -184,7 +191,8 @@ void Daemon::DispatchLoop() {
     if (!draining_) StartQueuedLocked(lock);
     // The periodic rescan picks up runs queued by another process sharing
     // the database; our own triggers wake us at once.
-    dispatch_cv_.wait_for(lock, std::chrono::seconds(5),
+    // In a fleet, other nodes' triggers are only seen by looking.
+    dispatch_cv_.wait_for(lock, std::chrono::milliseconds(options_.fleet ? options_.claim_poll_ms : 5000),
                           [&] { return dispatch_wake_ || stopping_ || !finished_threads_.empty(); });
   }
 }
@@ -194,6 +202,7 @@ void Daemon::StartQueuedLocked(std::unique_lock<std::mutex>& lock) {
   std::shared_ptr<const Config> config = config_;
   int max_parallel = MaxParallel(*config);
   if (static_cast<int>(running_.size()) >= max_parallel) return;
+  if (options_.fleet) return StartFleetRunsLocked(config, max_parallel);
   Result<std::vector<RunRecord>> queued = store_->QueuedRuns();
   if (!queued.ok()) {
     LogEvent("cannot read the queue: " + queued.status().message());
@@ -256,6 +265,14 @@ void Daemon::Execute(RunRecord run, std::shared_ptr<const Config> config, std::s
     LogEvent("run " + std::to_string(run.id) + " of '" + run.environment +
              "' could not be recorded: " + result.status().message());
     Result<RunRecord> stored = store_->GetRun(run.id);
+    // Fleet mode: the database may be away for a while (a restart, a
+    // failover); a run left `running` would hold its environment until this
+    // node dies. Retry until the record is written (or the node stops).
+    for (int64_t wait_ms = 500; options_.fleet && !stored.ok() && !stopping();
+         wait_ms = std::min<int64_t>(wait_ms * 2, 5000)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
+      stored = store_->GetRun(run.id);
+    }
     if (stored.ok() && !IsFinal(stored->status)) {
       stored->status = RunStatus::kFailed;
       stored->error = result.status().message();
@@ -680,6 +697,7 @@ std::string Daemon::MetricsText() {
     std::lock_guard lock(mu_);
     if (notifier_) notifier_->RenderMetrics(&out);
   }
+  if (options_.fleet) FleetMetrics(&out);
   metrics_.Render(&out);
   return out;
 }

@@ -53,6 +53,13 @@ struct DaemonOptions {
   // code mirrors of one environment).
   int64_t sync_check_spacing_ms = 200;
   bool check_sync = true;  // false: sync status stays Unknown (benchmarks)
+  // Fleet mode (issue 7; doc/fleet.md): several nodes on one PostgreSQL.
+  // `slipway serve` turns it on when `database` is a postgresql:// URL.
+  bool fleet = false;
+  std::string node_address;      // where this node's API listens, shown in /api/v1/nodes
+  int64_t heartbeat_ms = 2'000;  // heartbeat, reaping and lease renewal period
+  int64_t node_ttl_ms = 15'000;  // a node silent this long is lost; leases last this long
+  int64_t claim_poll_ms = 500;   // an idle node looks for queued runs this often
 };
 
 struct TriggerRequest {
@@ -182,6 +189,10 @@ class Daemon {
   Result<EnvironmentView> Environment(const std::string& name);
   // The Prometheus text exposition of every metric (doc/daemon.md).
   std::string MetricsText();
+  // Fleet mode (fleet.cc): this node's id ("" outside fleet mode), and every
+  // live node with what it runs.
+  std::string node_id() const;
+  Result<std::vector<NodeRecord>> Nodes();
 
   // For tests and benchmarks: the poller's view of each settings URL.
   std::vector<PollUrlStatus> PollStatus();
@@ -228,6 +239,19 @@ class Daemon {
   // Schedules (schedule.cc).
   void ScheduleLoop();
 
+  // Fleet mode (fleet.cc; doc/fleet.md).
+  Status FleetStart();  // registers the node, starts fleet_
+  void FleetStop();     // after the runs ended: joins fleet_, unregisters
+  void FleetLoop();
+  void FleetTick(int64_t now);
+  void ShipLogs();
+  void StartClaimedLocked(RunRecord run, const std::shared_ptr<const Config>& config);
+  void StartFleetRunsLocked(const std::shared_ptr<const Config>& config, int max_parallel);
+  // True when this node may fire env's schedule occurrence `slot_ms`:
+  // always outside fleet mode; in a fleet, for the first node only.
+  bool ClaimScheduleSlot(const std::string& environment, int64_t slot_ms);
+  void FleetMetrics(std::string* out);
+
   // Issue 8: pull-request previews (preview.cc), drift checks on a schedule
   // (drift.cc), what happens after a run: commit statuses, drift state,
   // notifications (notify_hook.cc).
@@ -239,8 +263,8 @@ class Daemon {
   void PreviewLoop();
   void Preview(const PreviewRequest& request, const Config& config);
   void DriftLoop();
-  void StartTrust();     // from Start: the notifier and the preview and drift threads
-  void StopTrust();      // from Shutdown, after the runs ended
+  void StartTrust();  // from Start: the notifier and the preview and drift threads
+  void StopTrust();   // from Shutdown, after the runs ended
   void AfterRun(const RunRecord& run, const std::string& diff_output, const Config& config);
   void ReportPreview(const RunRecord& run, const std::string& state, const std::string& diff_output,
                      const Config& config);
@@ -290,6 +314,15 @@ class Daemon {
   std::atomic<int64_t> ls_remote_calls_{0};
 
   std::thread dispatcher_, poller_, inbox_, scheduler_, sync_checker_;
+
+  // Fleet mode.
+  std::string node_id_;                 // set by FleetStart, then constant
+  std::set<std::string> leased_;        // environments whose triggers this node owns; guarded by mu_
+  std::map<int64_t, int64_t> shipped_;  // run id -> log bytes stored in the database (fleet_ only)
+  std::atomic<int64_t> store_failures_{0};
+  std::atomic<int64_t> store_down_since_ms_{0};  // 0: the last store call of the fleet loop worked
+  std::atomic<int64_t> takeovers_{0};
+  std::thread fleet_;
   // Issue 8, guarded by mu_ (the notifier is thread-safe itself).
   std::unique_ptr<Notifier> notifier_;
   std::vector<PreviewRequest> preview_requests_;

@@ -85,6 +85,8 @@ void Daemon::SetPollTargets(const Config& config) {
   std::vector<PollTarget> targets;
   for (const EnvironmentConfig& env : config.environments) {
     if (!env.settings || !env.triggers.push.enabled || env.triggers.push.poll_ms <= 0) continue;
+    // In a fleet, only the holder of the environment's lease polls it (fleet.cc).
+    if (options_.fleet && leased_.count(env.name) == 0) continue;
     PollTarget t;
     t.environment = env.name;
     t.url = env.settings->url;

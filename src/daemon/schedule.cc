@@ -3,6 +3,7 @@
 // the engine was down fires once at start-up when `catch_up: true`.
 #include <algorithm>
 #include <chrono>
+#include <map>
 
 #include "daemon/daemon.h"
 #include "triggers/cron.h"
@@ -92,14 +93,18 @@ void Daemon::ScheduleLoop() {
     }
     int64_t now = NowMs();
     std::set<std::string> fired;
+    std::map<std::string, int64_t> slots;  // the occurrence that fires, for ClaimScheduleSlot
     for (const Entry& e : entries) {
       if (fired.count(e.environment) > 0) continue;
       if (e.cron.Next(checked_until, e.tz) > now) continue;
       fired.insert(e.environment);
+      slots[e.environment] = e.cron.Next(checked_until, e.tz);
     }
     if (!fired.empty()) {
       lock.unlock();
       for (const std::string& name : fired) {
+        // A fleet fires each occurrence once: on the first node to claim it.
+        if (!ClaimScheduleSlot(name, slots[name])) continue;
         TriggerRequest request;
         request.environment = name;
         request.trigger = "schedule";

@@ -385,6 +385,49 @@ void ApiServer::Impl::Routes() {
     SendJson(res, 200, EnvironmentJson(*view));
   });
 
+  s.Get(R"(/api/v1/environments/([^/]+)/changes)", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!Authorize(req, res, TokenRole::kViewer)) return;
+    Result<EnvironmentChanges> changes = daemon.Changes(req.matches[1]);
+    if (!changes.ok()) return SendStatus(res, changes.status());
+    SendJson(res, 200, ChangesJson(*changes));
+  });
+
+  // Fleet mode (doc/fleet.md): every live node, its heartbeat and its runs.
+  s.Get("/api/v1/nodes", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!Authorize(req, res, TokenRole::kViewer)) return;
+    Result<std::vector<NodeRecord>> nodes = daemon.Nodes();
+    if (!nodes.ok()) return SendStatus(res, nodes.status());
+    json arr = json::array();
+    for (const NodeRecord& n : *nodes) {
+      arr.push_back(json{{"id", n.id},
+                         {"address", n.address},
+                         {"version", n.version},
+                         {"started_ms", n.started_ms},
+                         {"heartbeat_ms", n.heartbeat_ms},
+                         {"running_run_ids", n.running_run_ids},
+                         {"self", n.id == daemon.node_id()}});
+    }
+    SendJson(res, 200, json{{"fleet", !daemon.node_id().empty()}, {"nodes", arr}});
+  });
+
+  s.Get("/api/v1/whoami", [this](const httplib::Request& req, httplib::Response& res) {
+    std::optional<TokenRecord> token = Authorize(req, res, TokenRole::kViewer);
+    if (!token) return;
+    SendJson(res, 200, json{{"name", ActorOf(*token)}, {"role", TokenRoleName(token->role)}});
+  });
+
+  s.Get("/", [](const httplib::Request& req, httplib::Response& res) {
+    const Asset* index = FindAsset("index.html");
+    if (index == nullptr) return SendError(res, 404, "this build has no dashboard");
+    SendAsset(req, res, *index);
+  });
+
+  s.Get(R"(/assets/(.+))", [](const httplib::Request& req, httplib::Response& res) {
+    const Asset* asset = FindAsset(req.matches[1].str());
+    if (asset == nullptr) return SendError(res, 404, "no dashboard file '" + req.matches[1].str() + "'");
+    SendAsset(req, res, *asset);
+  });
+
   s.Post(R"(/api/v1/environments/([^/]+)/trigger)", [this](const httplib::Request& req, httplib::Response& res) {
     std::optional<TokenRecord> token = AuthorizeAction(req, res, TokenRole::kOperator);
     if (!token) return;
@@ -624,6 +667,22 @@ void ApiServer::Impl::Log(const httplib::Request& req, httplib::Response& res, i
   }
   if (run->log_path.empty()) return SendError(res, 404, "run " + std::to_string(id) + " has no log yet (it is queued)");
   UniqueFd fd(::open(run->log_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid() && errno == ENOENT && !daemon.node_id().empty()) {
+    // Fleet mode: the run ran on another node, which copies its log into
+    // the database (fleet.cc); stream it from there.
+    res.set_chunked_content_provider(
+        "text/plain; charset=utf-8", [this, id, offset](size_t at, httplib::DataSink& sink) {
+          Result<std::string> chunk =
+              daemon.store().ReadLog(id, offset + static_cast<int64_t>(at), static_cast<int64_t>(kLogChunk));
+          if (!chunk.ok()) return false;
+          if (chunk->empty()) {
+            sink.done();
+            return true;
+          }
+          return sink.write(chunk->data(), chunk->size());
+        });
+    return;
+  }
   if (!fd.valid()) return SendStatus(res, PosixError("open '" + run->log_path + "'", errno));
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) return SendStatus(res, PosixError("stat '" + run->log_path + "'", errno));
@@ -678,6 +737,14 @@ void ApiServer::Impl::Follow(const httplib::Request&, httplib::Response& res, co
       if (s.fd.valid()) {
         n = ::pread(s.fd.get(), s.buf.data(), s.buf.size(), s.offset);
         if (n < 0) n = 0;
+      } else if (!daemon.node_id().empty()) {
+        // Fleet mode: a run of another node; its log is copied into the
+        // database (fleet.cc, once per heartbeat).
+        Result<std::string> chunk = daemon.store().ReadLog(s.run_id, s.offset, static_cast<int64_t>(s.buf.size()));
+        if (chunk.ok() && !chunk->empty()) {
+          std::copy(chunk->begin(), chunk->end(), s.buf.begin());
+          n = static_cast<ssize_t>(chunk->size());
+        }
       }
       size_t use = 0;
       if (n > 0) {
