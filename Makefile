@@ -69,10 +69,11 @@ test-asan: setup
 	cmake -S . -B $(ASAN_BUILD) -G Ninja -DSLIPWAY_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g1"
 	cmake --build $(ASAN_BUILD) -j $(JOBS) --target slipway slipway_tests
 	rm -rf $(SANITIZER_REPORTS) && mkdir -p $(SANITIZER_REPORTS)
-	cd $(ASAN_BUILD) && $(SANITIZER_ENV) ctest --output-on-failure -j $(JOBS) --timeout 900
-	@if [ -n "$$(ls -A $(SANITIZER_REPORTS))" ]; then \
-	  echo "sanitizer reports in $(SANITIZER_REPORTS):"; head -n 40 $(SANITIZER_REPORTS)/*; exit 1; \
-	else echo "sanitizers: no report"; fi
+	@rc=0; (cd $(ASAN_BUILD) && $(SANITIZER_ENV) ctest --output-on-failure -j $(JOBS) --timeout 900) || rc=$$?; \
+	if [ -n "$$(ls -A $(SANITIZER_REPORTS))" ]; then \
+	  echo "sanitizer reports in $(SANITIZER_REPORTS):"; head -n 60 $(SANITIZER_REPORTS)/*; exit 1; \
+	fi; \
+	echo "sanitizers: no report"; exit $$rc
 
 # Fuzzing (doc/reliability.md): each fuzz/<name>_fuzz.cc runs FUZZ_SECONDS on
 # its seed corpus fuzz/corpus/<name> (read only) plus what earlier runs found
