@@ -15,7 +15,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PACKAGES := build-essential cmake ninja-build ccache git pkg-config \
   libyaml-cpp-dev nlohmann-json3-dev libsqlite3-dev libcli11-dev libssl-dev libcurl4-openssl-dev \
   libcpp-httplib-dev libgtest-dev libgmock-dev clang-format clang-tidy sqlite3 python3 python3-botocore faketime \
-  hyperfine bc awscli libpq-dev postgresql clang libclang-rt-14-dev
+  hyperfine bc awscli libpq-dev postgresql clang libclang-rt-14-dev \
+  chromium nodejs
 
 .PHONY: setup build lint test demo bench clean format test-asan fuzz
 
@@ -24,6 +25,13 @@ setup:
 	if [ -n "$$missing" ]; then \
 	  echo "installing:" $$missing; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+	@# npm: Debian's package, unless a Node.js that bundles it is installed.
+	@command -v npm >/dev/null || { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq npm; }
+	@# The browser tests' packages (tests/browser), again only when the lock file changed.
+	@if ! cmp -s tests/browser/package-lock.json tests/browser/node_modules/.slipway-lock.json; then \
+	  npm ci --prefix tests/browser --no-audit --no-fund && \
+	  cp tests/browser/package-lock.json tests/browser/node_modules/.slipway-lock.json; \
 	fi
 
 $(BUILD)/build.ninja:

@@ -107,6 +107,31 @@ struct EnvironmentView {
   int64_t drift_run_id = 0;
 };
 
+// Desired vs deployed settings of one environment, for the dashboard
+// (Daemon::Changes; doc/api.md "Changes").
+struct SettingsCommit {
+  std::string commit;
+  std::string subject;
+  std::string author;
+  int64_t time_ms = 0;
+  // Files of the environment's folder this commit changed (diffed against
+  // the commit listed after it, the deployed commit for the oldest).
+  std::vector<std::string> files;
+};
+struct EnvironmentChanges {
+  std::string environment;
+  std::string path;                             // the environment's folder in the settings repository
+  std::string from_commit;                      // deployed settings commit ("" never deployed)
+  std::string to_commit;                        // desired settings head ("" not known yet)
+  std::vector<SettingsCommit> commits;          // newest first, at most kMaxChangeCommits
+  bool truncated = false;                       // there are more commits than listed
+  std::vector<std::string> files;               // every file of the folder changed from..to
+  std::string code_ref_from, code_commit_from;  // the pin: deployed
+  std::string code_ref_to, code_commit_to;      // the pin: desired
+  std::string note;                             // why nothing could be listed ("" when the lists are complete)
+};
+inline constexpr int kMaxChangeCommits = 50;
+
 // What AcceptWebhook did with a delivery.
 enum class WebhookOutcome {
   kQueued,     // a push, written to the inbox: environments are evaluated in the background
@@ -187,6 +212,13 @@ class Daemon {
   Store& store() { return *store_; }
   Result<std::vector<EnvironmentView>> Environments();
   Result<EnvironmentView> Environment(const std::string& name);
+  // The settings commits between the deployed and the desired settings
+  // commit, the files they changed in env's folder and the pin change
+  // (changes.cc). Reads the local settings mirror only (no network, no
+  // mirror lock: git reads of a mirror are safe beside a fetch); when a
+  // commit is not in the mirror, the lists stay empty and `note` says why.
+  // NotFound for an unknown environment.
+  Result<EnvironmentChanges> Changes(const std::string& name);
   // The Prometheus text exposition of every metric (doc/daemon.md).
   std::string MetricsText();
   // Fleet mode (fleet.cc): this node's id ("" outside fleet mode), and every

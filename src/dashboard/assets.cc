@@ -17,8 +17,8 @@ const Asset* FindAsset(std::string_view path) {
     return nullptr;
   }
   const std::vector<Asset>& table = AllAssets();
-  auto it = std::lower_bound(table.begin(), table.end(), path,
-                             [](const Asset& a, std::string_view p) { return a.path < p; });
+  auto it =
+      std::lower_bound(table.begin(), table.end(), path, [](const Asset& a, std::string_view p) { return a.path < p; });
   if (it == table.end() || it->path != path) return nullptr;
   return &*it;
 }

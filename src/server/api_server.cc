@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "dashboard/assets.h"
 #include "server/auth.h"
 #include "triggers/webhook.h"
 #include "util/clock.h"
@@ -247,6 +248,50 @@ httplib::Server::HandlerResponse LengthCheck(const httplib::Request& req, httpli
   return httplib::Server::HandlerResponse::Unhandled;
 }
 
+// --- The dashboard (doc/dashboard.md) ---
+
+// The page holds no data (everything comes from the token-protected API),
+// so it is served without a token; these headers keep it from running
+// anything but its own files and from leaking its URL.
+void SendAsset(const httplib::Request& req, httplib::Response& res, const Asset& asset) {
+  res.set_header("Content-Security-Policy",
+                 "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                 "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'");
+  res.set_header("X-Content-Type-Options", "nosniff");
+  res.set_header("Referrer-Policy", "no-referrer");
+  res.set_header("Cache-Control", "no-cache");
+  res.set_header("ETag", std::string(asset.etag));
+  if (req.get_header_value("If-None-Match") == asset.etag) {
+    res.status = 304;
+    return;
+  }
+  res.set_content(std::string(asset.body), std::string(asset.content_type));
+}
+
+json ChangesJson(const EnvironmentChanges& c) {
+  json j;
+  j["environment"] = c.environment;
+  j["path"] = c.path;
+  j["from_commit"] = c.from_commit;
+  j["to_commit"] = c.to_commit;
+  json commits = json::array();
+  for (const auto& sc : c.commits) {
+    commits.push_back({{"commit", sc.commit},
+                       {"subject", sc.subject},
+                       {"author", sc.author},
+                       {"time_ms", sc.time_ms},
+                       {"files", sc.files}});
+  }
+  j["commits"] = commits;
+  j["truncated"] = c.truncated;
+  j["files"] = c.files;
+  j["pin"] = {{"from", {{"code_ref", c.code_ref_from}, {"code_commit", c.code_commit_from}}},
+              {"to", {{"code_ref", c.code_ref_to}, {"code_commit", c.code_commit_to}}},
+              {"changed", c.code_ref_from != c.code_ref_to || c.code_commit_from != c.code_commit_to}};
+  j["note"] = c.note;
+  return j;
+}
+
 // The nice value of the HTTP threads (see Routes).
 constexpr int kHttpNice = 10;
 
@@ -383,6 +428,49 @@ void ApiServer::Impl::Routes() {
     Result<EnvironmentView> view = daemon.Environment(req.matches[1]);
     if (!view.ok()) return SendStatus(res, view.status());
     SendJson(res, 200, EnvironmentJson(*view));
+  });
+
+  s.Get(R"(/api/v1/environments/([^/]+)/changes)", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!Authorize(req, res, TokenRole::kViewer)) return;
+    Result<EnvironmentChanges> changes = daemon.Changes(req.matches[1]);
+    if (!changes.ok()) return SendStatus(res, changes.status());
+    SendJson(res, 200, ChangesJson(*changes));
+  });
+
+  // Fleet mode (doc/fleet.md): every live node, its heartbeat and its runs.
+  s.Get("/api/v1/nodes", [this](const httplib::Request& req, httplib::Response& res) {
+    if (!Authorize(req, res, TokenRole::kViewer)) return;
+    Result<std::vector<NodeRecord>> nodes = daemon.Nodes();
+    if (!nodes.ok()) return SendStatus(res, nodes.status());
+    json arr = json::array();
+    for (const NodeRecord& n : *nodes) {
+      arr.push_back(json{{"id", n.id},
+                         {"address", n.address},
+                         {"version", n.version},
+                         {"started_ms", n.started_ms},
+                         {"heartbeat_ms", n.heartbeat_ms},
+                         {"running_run_ids", n.running_run_ids},
+                         {"self", n.id == daemon.node_id()}});
+    }
+    SendJson(res, 200, json{{"fleet", !daemon.node_id().empty()}, {"nodes", arr}});
+  });
+
+  s.Get("/api/v1/whoami", [this](const httplib::Request& req, httplib::Response& res) {
+    std::optional<TokenRecord> token = Authorize(req, res, TokenRole::kViewer);
+    if (!token) return;
+    SendJson(res, 200, json{{"name", ActorOf(*token)}, {"role", TokenRoleName(token->role)}});
+  });
+
+  s.Get("/", [](const httplib::Request& req, httplib::Response& res) {
+    const Asset* index = FindAsset("index.html");
+    if (index == nullptr) return SendError(res, 404, "this build has no dashboard");
+    SendAsset(req, res, *index);
+  });
+
+  s.Get(R"(/assets/(.+))", [](const httplib::Request& req, httplib::Response& res) {
+    const Asset* asset = FindAsset(req.matches[1].str());
+    if (asset == nullptr) return SendError(res, 404, "no dashboard file '" + req.matches[1].str() + "'");
+    SendAsset(req, res, *asset);
   });
 
   s.Get(R"(/api/v1/environments/([^/]+)/changes)", [this](const httplib::Request& req, httplib::Response& res) {
