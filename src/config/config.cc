@@ -58,7 +58,7 @@ bool IsValidName(std::string_view name) {
 namespace {
 
 const std::vector<std::string> kTopKeys = {"state_dir",   "database", "keep_workspaces", "max_parallel",
-                                           "git_timeout", "server",   "environments", "notify"};
+                                           "git_timeout", "server",   "environments",    "notify"};
 const std::vector<std::string> kServerKeys = {"listen", "webhooks", "public_url", "forges"};
 const std::vector<std::string> kWebhookKinds = {"github", "gitlab", "gitea", "generic"};
 // "secret" is known only to be refused with a better message than "unknown key".

@@ -107,6 +107,7 @@ struct EnvironmentConfig {
   VerifyConfig verify;
   std::vector<StepConfig> preview_steps;  // `preview:`; empty: the default preview steps (doc/previews.md)
   std::vector<NotifyTarget> notify;       // this environment's own targets, besides the global ones
+
   int line = 0;  // where the environment is defined, for messages
 };
 

@@ -631,8 +631,9 @@ Result<CapturedOutput> Git::VerifySignature(const std::string& url, const std::s
     SLIPWAY_RETURN_IF_ERROR(ValidateRef(object));
     spec = StartsWith(object, "refs/tags/") ? object : "refs/tags/" + object;
   } else {
-    if (!IsFullCommitHash(object)) return InvalidArgument("verify needs a full 40-character commit hash, not '" +
-                                                          Printable(object) + "'");
+    if (!IsFullCommitHash(object)) {
+      return InvalidArgument("verify needs a full 40-character commit hash, not '" + Printable(object) + "'");
+    }
     spec = ToLower(object);
   }
   const std::string what = std::string(tag ? "verify-tag " : "verify-commit ") + Quote(object) + " in the mirror of " +
@@ -644,7 +645,9 @@ Result<CapturedOutput> Git::VerifySignature(const std::string& url, const std::s
 Result<std::string> Git::MergeBase(const std::string& url, const std::string& a, const std::string& b) {
   SLIPWAY_RETURN_IF_ERROR(ValidateUrl(url));
   for (const std::string& c : {a, b}) {
-    if (!IsFullCommitHash(c)) return InvalidArgument("merge-base needs full 40-character commit hashes, not '" + Printable(c) + "'");
+    if (!IsFullCommitHash(c)) {
+      return InvalidArgument("merge-base needs full 40-character commit hashes, not '" + Printable(c) + "'");
+    }
   }
   const std::string mirror = MirrorPath(url);
   const std::string what = "merge-base " + a.substr(0, 12) + " " + b.substr(0, 12) + " in " + Quote(RedactUrl(url));

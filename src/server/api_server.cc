@@ -57,7 +57,8 @@ json RunJson(const RunRecord& r, bool with_steps) {
   j["finished_ms"] = r.finished_ms;
   j["duration_ms"] = r.finished_ms > 0 && r.started_ms > 0 ? r.finished_ms - r.started_ms : 0;
   j["error"] = r.error;
-  j["signer"] = r.signer;  // doc/verify.md
+  // doc/verify.md, doc/previews.md
+  j["signer"] = r.signer;
   if (!r.context_json.empty()) j["pull_request"] = json::parse(r.context_json, nullptr, false);  // doc/previews.md
   j["log"] = "/api/v1/runs/" + std::to_string(r.id) + "/log";
   if (with_steps) {

@@ -344,7 +344,8 @@ Result<WebhookEvent> ParseGitlabMergeRequest(const std::string& event_name, std:
   // "update" without oldrev: a title or label change, no new commit.
   if (pr.action != "open" && pr.action != "reopen" && !(pr.action == "update" && !oldrev.empty())) {
     event.kind = WebhookKind::kIgnored;
-    event.ignored_reason = "merge request action '" + pr.action + "'" + (pr.action == "update" ? " without new commits" : "");
+    event.ignored_reason =
+        "merge request action '" + pr.action + "'" + (pr.action == "update" ? " without new commits" : "");
     return event;
   }
   SLIPWAY_RETURN_IF_ERROR(a.OptionalCount("iid", &pr.number));

@@ -37,13 +37,13 @@ const char* WebhookKindName(WebhookKind kind);  // "push", "ping", "ignored", "p
 
 // kPullRequest's details.
 struct PullRequestInfo {
-  int64_t number = 0;        // GitHub/Gitea number, GitLab iid
-  std::string action;        // as sent: "opened", "synchronize", "reopened", "open", "update", ...
-  std::string head_commit;   // 40 hex
-  std::string head_branch;   // source branch
-  std::string base_branch;   // target branch (compared with settings.branch)
-  std::string base_commit;   // "" when the payload has none (GitLab)
-  std::string repo;          // "owner/name" (GitHub, Gitea); GitLab: the numeric project id
+  int64_t number = 0;       // GitHub/Gitea number, GitLab iid
+  std::string action;       // as sent: "opened", "synchronize", "reopened", "open", "update", ...
+  std::string head_commit;  // 40 hex
+  std::string head_branch;  // source branch
+  std::string base_branch;  // target branch (compared with settings.branch)
+  std::string base_commit;  // "" when the payload has none (GitLab)
+  std::string repo;         // "owner/name" (GitHub, Gitea); GitLab: the numeric project id
   std::string title;
 };
 
