@@ -71,7 +71,11 @@ describe('dashboard', { timeout: 240000 }, () => {
         ['build', `printf '\\033[32mgreen ok\\033[0m\\n'; echo '${SCRIPT_LINE}'; for i in 1 2 3 4 5 6 7 8; do echo "tick $i"; sleep 0.5; done`],
         ['deploy', 'echo "deployed $(cat VERSION)"'],
       ]) +
-      env('production', '    triggers:\n      push: { poll: 1s }\n', [['deploy', 'echo "deployed $(cat VERSION)"']]) +
+      // Its tests pass on 1.0.0 only: the push to v1.1.0 fails and leaves it OutOfSync.
+      env('production', '    triggers:\n      push: { poll: 1s }\n', [
+        ['test', 'grep -qx 1.0.0 VERSION || { echo "tests fail on $(cat VERSION)"; exit 1; }'],
+        ['deploy', 'echo "deployed $(cat VERSION)"'],
+      ]) +
       env('batch', '', [['work', 'echo started; sleep 60; echo never']]));
     operator = createToken(config, 'operator', 'olivia');
     viewer = createToken(config, 'viewer', 'victor');
@@ -192,29 +196,37 @@ describe('dashboard', { timeout: 240000 }, () => {
     await page.close();
   });
 
-  it('shows desired vs deployed with an HTML commit message as inert text; pause and resume', async () => {
+  it('pauses and resumes', async () => {
     const page = await openPage();
     await signIn(page, operator);
     await page.goto(`${server.base}/#/env/production`);
     await act(page, 'Pause', 'Pause');
     await page.locator('h1 .badge').filter({ hasText: 'paused' }).waitFor();
+    assert.equal((await api('/api/v1/environments/production')).paused, true);
+    await act(page, 'Resume', 'Resume');
+    await page.getByRole('button', { name: 'Pause', exact: true }).waitFor();
+    assert.equal(await page.locator('h1 .badge').filter({ hasText: 'paused' }).count(), 0);
+    assert.equal((await api('/api/v1/environments/production')).paused, false);
+    await page.close();
+  });
+
+  it('shows desired vs deployed, an HTML commit message as inert text, and the pin change', async () => {
+    const page = await openPage();
+    await signIn(page, operator);
+    await page.goto(`${server.base}/#/env/production`);
+    // The push is polled and run; its tests fail, so v1.0.0 stays deployed
+    // and the commit waits in "desired vs deployed".
     globalThis.settingsRepo.commitHtml();
-    // The poller sees the push (paused: nothing runs) and the sync check
-    // turns the environment OutOfSync with the commit listed.
     const subject = page.locator('.commits .subject');
-    await subject.waitFor({ timeout: 30000 });
+    await subject.waitFor({ timeout: 60000 });
     assert.equal(await subject.textContent(), HTML_MESSAGE);
     assert.equal(await page.locator('.commits img, .commits b').count(), 0);
     assert.match(await page.locator('.commits .files').textContent(), /environments\/production\/deploy\.yaml/);
     assert.match(await page.locator('.pin').textContent(), /v1\.0\.0.*→.*v1\.1\.0/s);
     await page.locator('h1 .badge').filter({ hasText: 'OutOfSync' }).waitFor();
+    await page.locator('.runs .badge').filter({ hasText: 'failed' }).first().waitFor();
+    assert.equal(await page.locator('.chart rect').count(), 2);
     await shot(page, 'environment');
-    await act(page, 'Resume', 'Resume');
-    // Resumed, it converges: v1.1.0 gets deployed.
-    await waitFor(async () => {
-      const e = await api('/api/v1/environments/production');
-      return e.deployed && e.deployed.code_ref === 'v1.1.0';
-    }, 60000, 'production to deploy v1.1.0 after resume');
     assert.deepEqual(dialogs, []);
     await page.close();
   });
@@ -231,6 +243,8 @@ describe('dashboard', { timeout: 240000 }, () => {
     await row.getByText(/held at run/).waitFor();
     await waitFor(async () => /v1\.0\.0/.test(await row.locator('td[data-label="Deployed"]').textContent()), 60000,
       'the rollback to deploy v1.0.0 again');
+    await page.setViewportSize({ width: 1280, height: 330 });
+    await shot(page, 'overview-held');
     await page.close();
   });
 

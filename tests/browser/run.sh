@@ -12,5 +12,7 @@ if [ ! -d "$here/node_modules/playwright-core" ]; then
   npm ci --prefix "$here" --no-audit --no-fund --prefer-offline && cp "$here/package-lock.json" "$here/node_modules/.slipway-lock.json"
 fi
 mkdir -p "$2"
+binary=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+artifacts=$(cd "$2" && pwd)
 cd "$here"
-SLIPWAY_BINARY=$1 ARTIFACTS_DIR=$2 exec node --test --test-reporter=spec dashboard.test.mjs
+SLIPWAY_BINARY=$binary ARTIFACTS_DIR=$artifacts exec node --test --test-reporter=spec dashboard.test.mjs
