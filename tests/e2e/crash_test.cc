@@ -84,7 +84,7 @@ constexpr const char* kExclusiveDeploy =
     "if ! (set -C; echo \"$$\" > \"$L\") 2>/dev/null; then "
     "  echo \"run $SLIPWAY_RUN_ID of $SLIPWAY_ENV overlapped the holder $(cat \"$L\")\" >> \"$OUT/overlaps.txt\"; exit "
     "1; "
-    "fi; sleep 0.15; echo \"$SLIPWAY_RUN_ID $(cat VERSION)\" >> \"$OUT/$SLIPWAY_ENV.txt\"; rm -f \"$L\"";
+    "fi; sleep 0.6; echo \"$SLIPWAY_RUN_ID $(cat VERSION)\" >> \"$OUT/$SLIPWAY_ENV.txt\"; rm -f \"$L\"";
 // A step that writes a few hundred log lines.
 constexpr const char* kChatty =
     "i=0; while [ $i -lt 300 ]; do echo \"line $i of run $SLIPWAY_RUN_ID\"; i=$((i+1)); done";
@@ -175,7 +175,7 @@ TEST(CrashE2E, SigkillAtAHundredRandomInstantsLosesNothingAndNeverDeploysTwiceAt
       triggers.join();
     }
     serve.Signal(SIGKILL);
-    ASSERT_EQ(serve.Wait(10000), 128 + SIGKILL);
+    ASSERT_EQ(serve.Wait(10000), 128 + SIGKILL) << serve.Log();
     ++kills;
 
     DbState after = ReadDb(db_path);
