@@ -56,10 +56,10 @@ describe('dashboard', { timeout: 240000 }, () => {
     code.tag('v1.1.0');
     code.push();
     const settings = new Repo(root, 'settings');
-    for (const env of ['staging', 'production', 'batch']) {
+    for (const env of ['staging', 'production', 'batch', 'chatty']) {
       settings.write(`environments/${env}/deploy.yaml`, 'code:\n  ref: v1.0.0\n');
     }
-    settings.commit('Three environments on v1.0.0');
+    settings.commit('Four environments on v1.0.0');
     settings.push();
     const port = await freePort();
     const steps = (list) => list.map(([n, run]) => `      - name: ${n}\n        run: ${JSON.stringify(run)}\n`).join('');
@@ -76,7 +76,8 @@ describe('dashboard', { timeout: 240000 }, () => {
         ['test', 'grep -qx 1.0.0 VERSION || { echo "tests fail on $(cat VERSION)"; exit 1; }'],
         ['deploy', 'echo "deployed $(cat VERSION)"'],
       ]) +
-      env('batch', '', [['work', 'echo started; sleep 60; echo never']]));
+      env('batch', '', [['work', 'echo started; sleep 60; echo never']]) +
+      env('chatty', '', [['talk', 'for i in $(seq 1 200); do echo "line $i"; done; sleep 3; for i in $(seq 201 260); do echo "line $i"; done']]));
     operator = createToken(config, 'operator', 'olivia');
     viewer = createToken(config, 'viewer', 'victor');
     server = await serve(config, port);
@@ -179,6 +180,27 @@ describe('dashboard', { timeout: 240000 }, () => {
     await page.locator(`#${line}.target`).waitFor();
     await shot(page, 'run');
     assert.deepEqual(dialogs, []);
+    await page.close();
+  });
+
+  it('follows the log until the reader scrolls up, and again on request', async () => {
+    const page = await openPage({ width: 1200, height: 700 });
+    await signIn(page, operator);
+    const { run_id: id } = await api('/api/v1/environments/chatty/trigger', { method: 'POST' });
+    await page.goto(`${server.base}/#/run/${id}`);
+    const log = page.locator('.log');
+    await log.getByText('line 200', { exact: true }).waitFor({ timeout: 20000 });
+    const gap = () => log.evaluate((el) => el.scrollHeight - el.clientHeight - el.scrollTop);
+    await waitFor(async () => (await gap()) <= 4, 5000, 'the log to follow its last line');
+    assert.equal(await log.getByText('line 201', { exact: true }).count(), 0, 'the pause came too late for this test');
+    await log.evaluate((el) => { el.scrollTop = 0; el.dispatchEvent(new Event('scroll')); });
+    const follow = page.getByRole('button', { name: 'Follow the log ↓' });
+    await follow.waitFor();
+    await log.getByText('line 260', { exact: true }).waitFor({ timeout: 20000 });
+    assert.equal(await log.evaluate((el) => el.scrollTop), 0, 'the log scrolled while the reader was reading above');
+    await follow.click();
+    await waitFor(async () => (await gap()) <= 4, 5000, 'the log to follow again');
+    assert.equal(await follow.isVisible(), false);
     await page.close();
   });
 
