@@ -110,11 +110,13 @@ for nodes in 1 2 3; do
   start_ms=$(date +%s%3N)
   end=$(( $(date +%s) + duration ))
   while [[ $(date +%s) -lt $end ]]; do
+    curls=()
     for e in $(seq 0 $((envs - 1))); do
       p=${ports[$(( e % nodes ))]}
       curl -s -o /dev/null -X POST -d "{}" -H "Authorization: Bearer $token" "http://127.0.0.1:$p/api/v1/environments/env-$e/trigger" &
+      curls+=($!)
     done
-    wait
+    wait "${curls[@]}"
     sleep 0.5
   done
   end_ms=$(date +%s%3N)
