@@ -9,6 +9,7 @@
 #include "daemon/mirror_lock.h"
 #include "git/git.h"
 #include "notify/notify.h"
+#include "store/retrying_store.h"
 #include "triggers/cron.h"
 #include "util/clock.h"
 #include "util/fs.h"
@@ -250,7 +251,10 @@ void Daemon::Execute(RunRecord run, std::shared_ptr<const Config> config, std::s
   options.kind = run.kind;
   std::string diff_output;
   options.diff_output = &diff_output;
-  Pipeline pipeline(*config, *store_);
+  // Fleet mode: the run's records wait out a database outage (up to 10
+  // minutes) instead of failing the run (doc/fleet.md).
+  RetryingStore retrying(*store_, options_.fleet ? 10 * 60'000 : 0);
+  Pipeline pipeline(*config, options_.fleet ? static_cast<Store&>(retrying) : *store_);
   Result<RunRecord> result = pipeline.Run(*env, options);
   RunStatus status = RunStatus::kFailed;
   int64_t duration_ms = 0;

@@ -283,8 +283,12 @@ void Daemon::StartFleetRunsLocked(const std::shared_ptr<const Config>& config, i
   while (static_cast<int>(running_.size()) < max_parallel) {
     Result<std::optional<RunRecord>> claimed = store_->ClaimNextRun(node_id_, NowMs(), busy);
     if (!claimed.ok()) {
-      ++store_failures_;
-      LogEvent("fleet: cannot claim a queued run (retrying): " + claimed.status().message());
+      // One line per 10 s of failures (the fleet loop reports the outage).
+      static thread_local int64_t last_logged_ms = 0;
+      if (int64_t now = NowMs(); now - last_logged_ms >= 10'000) {
+        last_logged_ms = now;
+        LogEvent("fleet: cannot claim a queued run (retrying): " + claimed.status().message());
+      }
       return;
     }
     if (!claimed->has_value()) return;
