@@ -122,7 +122,11 @@ json EnvironmentJson(const EnvironmentView& v) {
 
 void SendJson(httplib::Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(2) + "\n", "application/json");
+  // With a charset, httplib does not compress JSON: it would pick brotli at
+  // its slowest setting for any browser (5 s for the 200-environment list
+  // on a busy machine; bench/dashboard), and the API is read on loopback or
+  // a LAN where compression only costs.
+  res.set_content(body.dump(2) + "\n", "application/json; charset=utf-8");
 }
 
 void SendError(httplib::Response& res, int status, const std::string& message) {
