@@ -1,7 +1,8 @@
+#include "config/trust_config.h"
+
 #include <algorithm>
 #include <cctype>
 
-#include "config/trust_config.h"
 #include "config/trust_config_reader.h"
 #include "config/values.h"
 #include "util/fs.h"
@@ -47,10 +48,9 @@ const std::vector<std::string> kVerifyKeys = {"mode", "gpg_keys", "ssh_allowed_s
 const std::vector<std::string> kVerifyModes = {"none", "settings", "code", "both"};
 const std::vector<std::string> kNotifyTypes = {"webhook", "slack", "teams", "email"};
 const std::vector<std::string> kNotifyEvents = {"failure", "recovery", "success", "drift"};
-const std::vector<std::string> kNotifyKeys = {"type",     "events",        "url",          "url_file",   "url_env",
-                                              "secret",   "secret_file",   "secret_env",   "smtp",       "from",
-                                              "to",       "username",      "password",     "password_file",
-                                              "password_env", "starttls",  "ca_file"};
+const std::vector<std::string> kNotifyKeys = {
+    "type", "events", "url",      "url_file", "url_env",       "secret",       "secret_file", "secret_env", "smtp",
+    "from", "to",     "username", "password", "password_file", "password_env", "starttls",    "ca_file"};
 const std::vector<std::string> kForgeKinds = {"github", "gitlab", "gitea"};
 const std::vector<std::string> kForgeKeys = {"api_url", "token", "token_file", "token_env", "comment"};
 
@@ -173,10 +173,12 @@ void ReadNotifyConfig(const YamlField& f, const std::string& config_dir, const s
     t.at = Position(*diag, item);
     t.events = {"failure", "recovery", "drift"};
     std::string type;
+    bool type_given = false;
     const std::string where = "in 'notify' " + context;
     VisitMap(item, kNotifyKeys, where, diag, [&](const YamlField& k) {
       std::string text;
       if (k.name == "type") {
+        type_given = true;
         if (!ReadString(k, diag, &type)) return;
         if (std::find(kNotifyTypes.begin(), kNotifyTypes.end(), type) == kNotifyTypes.end()) {
           diag->Add(k.at(), "expected webhook, slack, teams or email for 'type' " + where + ", got " + Quote(type) +
@@ -208,8 +210,8 @@ void ReadNotifyConfig(const YamlField& f, const std::string& config_dir, const s
           if (StartsWith(text, "smtp://")) {
             t.smtp_url = text;
           } else {
-            diag->Add(k.at(), "expected smtp://HOST:PORT for 'smtp' " + where +
-                                  " (STARTTLS is always used), got " + Quote(text));
+            diag->Add(k.at(), "expected smtp://HOST:PORT for 'smtp' " + where + " (STARTTLS is always used), got " +
+                                  Quote(text));
           }
         }
       } else if (k.name == "from") {
@@ -234,7 +236,7 @@ void ReadNotifyConfig(const YamlField& f, const std::string& config_dir, const s
       }
     });
     if (type.empty()) {
-      if (!item.entries.empty()) diag->Add(item, "missing 'type' (webhook, slack, teams or email) " + where);
+      if (!type_given) diag->Add(item, "missing 'type' (webhook, slack, teams or email) " + where);
       continue;
     }
     if (type == "webhook") t.kind = NotifyTarget::Kind::kWebhook;
@@ -274,7 +276,8 @@ void ReadForgesConfig(const YamlField& f, const std::string& config_dir, Diagnos
       }
     });
     if (c.api_url.empty()) {
-      if (forge.name == "github") c.api_url = "https://api.github.com";
+      if (forge.name == "github")
+        c.api_url = "https://api.github.com";
       else {
         diag->Add(forge.key, "missing 'api_url' " + where);
         return;
