@@ -9,6 +9,7 @@
 #include <atomic>
 #include <thread>
 
+#include "store/retrying_store.h"
 #include "store/store_test.h"
 #include "testing/postgres.h"
 #include "testing/testing.h"
@@ -121,6 +122,29 @@ TEST_F(PostgresStoreTest, TheDatabaseRefusesASecondRunningDeployOfAnEnvironment)
   EXPECT_EQ(second.status().code(), StatusCode::kAlreadyExists) << second.status().ToString();
   run.kind = "drift";  // other kinds are not deployments
   ASSERT_OK(StatusOf(store->CreateRun(run)));
+}
+
+TEST_F(PostgresStoreTest, ARetryingStoreWaitsOutARestart) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<PostgresStore> store, PostgresStore::Open(url_));
+  RetryingStore retrying(*store, 60'000);
+  std::string why;
+  testing::PostgresServer* server = testing::SharedPostgres(&why);
+  ASSERT_TRUE(server->Pause(&why)) << why;
+  std::thread restart([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    std::string error;
+    EXPECT_TRUE(server->Resume(&error)) << error;
+  });
+  Result<int64_t> n = retrying.NextBuildNumber("automation");  // waits for the server
+  restart.join();
+  ASSERT_OK(StatusOf(n));
+  EXPECT_EQ(*n, 1);
+  EXPECT_GT(retrying.retries(), 0);
+  RetryingStore impatient(*store, 0);  // no waiting: the error as it is
+  ASSERT_TRUE(server->Pause(&why)) << why;
+  Result<int64_t> down = impatient.NextBuildNumber("automation");
+  EXPECT_EQ(down.status().code(), StatusCode::kNetwork);
+  ASSERT_TRUE(server->Resume(&why)) << why;
 }
 
 TEST(RedactPostgresUrlTest, KeepsHostPortAndDatabaseOnly) {
