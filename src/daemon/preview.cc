@@ -91,7 +91,9 @@ void Daemon::Preview(const PreviewRequest& request, const Config& config) {
   context.base_branch = pr.base_branch;
   context.title = pr.title;
 
-  for (const auto& [url, envs] : by_url) {
+  for (const auto& entry : by_url) {
+    const std::string& url = entry.first;  // not a structured binding: the lambda below captures it
+    const std::vector<const EnvironmentConfig*>& envs = entry.second;
     GitOptions options;
     options.mirrors_dir = JoinPath(config.state_dir, "mirrors");
     options.timeout_ms = std::min(config.git_timeout_ms, kPreviewGitTimeoutMs);
