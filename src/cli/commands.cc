@@ -1,12 +1,16 @@
 // The subcommand table and the commands that read or run one environment.
 #include "cli/commands.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <thread>
 
 #include "cli/buildspec_command.h"
 #include "cli/client_command.h"
@@ -44,6 +48,10 @@ std::unique_ptr<CLI::App> NewApp(const char* name, const char* help, std::string
 }
 
 std::string Short(const std::string& commit) { return commit.empty() ? "-" : commit.substr(0, 12); }
+
+// How often `logs --follow` looks for more.
+constexpr int64_t kFollowPollMs = 200;
+void SleepMs(int64_t ms) { std::this_thread::sleep_for(std::chrono::milliseconds(ms)); }
 
 std::string When(int64_t ms) { return ms == 0 ? "-" : FormatTimestamp(ms).substr(0, 19) + "Z"; }
 
@@ -275,6 +283,21 @@ int HistoryCommand(int argc, char** argv) {
   return kExitOk;
 }
 
+// The run `slipway logs --env ENV` shows: the newest run of ENV; with
+// follow, when that one is already finished, the next one (waited for).
+Result<int64_t> NewestRunToFollow(Store& store, const std::string& env, bool follow) {
+  SLIPWAY_ASSIGN_OR_RETURN(std::optional<RunRecord> newest, store.LastRun(env));
+  if (newest && (!follow || !IsFinal(newest->status))) return newest->id;
+  if (!follow) return NotFound("environment '" + env + "' has no runs yet");
+  std::fprintf(stderr, "waiting for the next run of '%s' (Ctrl-C to stop)\n", env.c_str());
+  int64_t after = newest ? newest->id : 0;
+  for (;;) {
+    SleepMs(kFollowPollMs);
+    SLIPWAY_ASSIGN_OR_RETURN(std::optional<RunRecord> next, store.LastRun(env));
+    if (next && next->id > after) return next->id;
+  }
+}
+
 Result<RunRecord> LoadRun(const std::string& config_flag, int64_t id) {
   SLIPWAY_ASSIGN_OR_RETURN(Config config, LoadConfigOrReport(config_flag));
   SLIPWAY_ASSIGN_OR_RETURN(std::unique_ptr<Store> store, OpenStore(config));
@@ -317,20 +340,40 @@ int ShowCommand(int argc, char** argv) {
 }
 
 int LogsCommand(int argc, char** argv) {
-  std::string config_flag;
+  std::string config_flag, env_name;
   int64_t id = 0;
-  auto app = NewApp("logs", "Print a run's log", &config_flag);
-  app->add_option("RUN", id, "the run id")->required();
+  bool follow = false;
+  auto app = NewApp("logs", "Print a run's log, or follow it while it runs", &config_flag);
+  CLI::Option* run_option = app->add_option("RUN", id, "the run id");
+  CLI::Option* env_option = app->add_option("--env", env_name, "the newest run of this environment");
+  run_option->excludes(env_option);
+  app->add_flag("-f,--follow", follow,
+                "go on printing until the run finishes (exit code as 'slipway run'); with --env and no run going, "
+                "wait for the next one");
   if (int rc = ParseArgs(*app, argc, argv); rc >= 0) return rc;
-  Result<RunRecord> run = LoadRun(config_flag, id);
-  if (!run.ok()) return run.status().code() == StatusCode::kNotFound ? kExitFailed : kExitUsage;
-  Result<std::string> text = ReadFile(run->log_path);
-  if (!text.ok()) {
-    PrintError(text.status().message());
+  if (run_option->count() == 0 && env_option->count() == 0) {
+    PrintError("logs: name a run (slipway logs RUN) or an environment (slipway logs --env ENV)");
+    return kExitUsage;
+  }
+  Result<Config> config = LoadConfigOrReport(config_flag);
+  if (!config.ok()) return kExitUsage;
+  Result<std::unique_ptr<Store>> store = OpenStore(*config);
+  if (!store.ok()) return kExitFailed;
+  if (!env_name.empty()) {
+    if (!FindEnvironment(*config, env_name).ok()) return kExitUsage;
+    Result<int64_t> newest = NewestRunToFollow(**store, env_name, follow);
+    if (!newest.ok()) {
+      PrintError(newest.status().message());
+      return kExitFailed;
+    }
+    id = *newest;
+  }
+  Result<RunStatus> final_status = CopyRunLog(**store, id, follow, stdout);
+  if (!final_status.ok()) {
+    PrintError(final_status.status().message());
     return kExitFailed;
   }
-  std::fwrite(text->data(), 1, text->size(), stdout);
-  return kExitOk;
+  return follow ? ExitCodeFor(*final_status) : kExitOk;
 }
 
 }  // namespace
@@ -392,6 +435,36 @@ Result<const EnvironmentConfig*> FindEnvironment(const Config& config, const std
     return s;
   }
   return env;
+}
+
+Result<RunStatus> CopyRunLog(Store& store, int64_t id, bool follow, std::FILE* out) {
+  SLIPWAY_ASSIGN_OR_RETURN(RunRecord run, store.GetRun(id));
+  off_t offset = 0;
+  std::string buffer(64 * 1024, '\0');
+  for (;;) {
+    // The status is read before the log: once a run is final, its whole log
+    // is on disk, so the copy below is complete.
+    bool final = IsFinal(run.status);
+    UniqueFd fd(run.log_path.empty() ? -1 : ::open(run.log_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (fd.valid()) {
+      for (;;) {
+        ssize_t n = ::pread(fd.get(), buffer.data(), buffer.size(), offset);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return PosixError("read log '" + run.log_path + "'", errno);
+        if (n == 0) break;
+        std::fwrite(buffer.data(), 1, static_cast<size_t>(n), out);
+        offset += n;
+      }
+      std::fflush(out);
+    } else if (!run.log_path.empty() && errno != ENOENT) {
+      return PosixError("open log '" + run.log_path + "'", errno);
+    } else if (!follow) {
+      return NotFound("run " + std::to_string(id) + " has no log (it is " + RunStatusName(run.status) + ")");
+    }
+    if (!follow || final) return run.status;
+    SleepMs(kFollowPollMs);
+    SLIPWAY_ASSIGN_OR_RETURN(run, store.GetRun(id));
+  }
 }
 
 int ExitCodeFor(RunStatus status) {

@@ -1,6 +1,7 @@
 // Internal to the CLI: the subcommand table and helpers shared by commands.
 #pragma once
 
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -37,6 +38,11 @@ Result<std::unique_ptr<Store>> OpenStore(const Config& config);
 Result<const EnvironmentConfig*> FindEnvironment(const Config& config, const std::string& name);
 
 int ExitCodeFor(RunStatus status);
+
+// Copies run `id`'s log to `out`. With follow, goes on until the run is
+// final (waiting while it is queued) and returns its final status; without,
+// copies what is there and returns the current status.
+Result<RunStatus> CopyRunLog(Store& store, int64_t id, bool follow, std::FILE* out);
 
 // Commands implemented in their own files.
 int DemoCommand(int argc, char** argv);

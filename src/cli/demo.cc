@@ -5,19 +5,33 @@
 // writes the deployed version into a local "target" folder standing in for
 // the cloud account), tagged v1.0.0 and v1.1.0; a private "settings"
 // repository with environments/staging and environments/production pinned to
-// different tags; and a slipway.yaml. Then deploys both environments and
-// shows the status.
+// different tags; and a slipway.yaml. Then deploys both environments, shows
+// the status, and starts `slipway serve` in the background (the API and the
+// dashboard) with an operator token, so that a pushed settings change deploys
+// by itself.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <thread>
 
 #include "cli/commands.h"
 #include "config/config.h"
 #include "pipeline/pipeline.h"
 #include "proc/process.h"
+#include "server/auth.h"
 #include "util/fs.h"
+#include "util/strings.h"
 
 namespace slipway {
 
@@ -72,9 +86,13 @@ git add -A && git commit -q -m "Staging on v1.1.0, production on v1.0.0"
 git clone -q --bare . ../../remotes/settings.git
 )SH";
 
-std::string ConfigText(const std::string& dir) {
+std::string ConfigText(const std::string& dir, int port) {
   return "# The demo's engine config; see doc/config.md.\n"
          "state_dir: .slipway\n"
+         "server:\n"
+         "  listen: 127.0.0.1:" +
+         std::to_string(port) +
+         "\n"
          "environments:\n"
          "  staging:\n"
          "    settings:\n"
@@ -112,13 +130,85 @@ std::string ConfigText(const std::string& dir) {
          "      schedule: [\"0 3 * * *\"]\n";
 }
 
+// `port` on loopback when it is free, else any free port; 0 when none.
+int PickPort(int port) {
+  for (int candidate : {port, 0}) {
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd.valid()) return 0;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(candidate));
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) continue;
+    socklen_t len = sizeof addr;
+    if (::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) return 0;
+    return ntohs(addr.sin_port);
+  }
+  return 0;
+}
+
+// The daemon a previous demo in `dir` left running, stopped (SIGTERM, then
+// SIGKILL after 10 s). Only a process that still runs `slipway serve` is
+// signalled, never whatever reused its pid.
+void StopPreviousDaemon(const std::string& dir) {
+  Result<std::string> text = ReadFile(JoinPath(dir, "serve.pid"));
+  if (!text.ok()) return;
+  pid_t pid = static_cast<pid_t>(std::atoll(text->c_str()));
+  if (pid <= 1) return;
+  Result<std::string> cmdline = ReadFile("/proc/" + std::to_string(pid) + "/cmdline");
+  std::string ours = std::string("serve") + '\0' + "-c" + '\0' + JoinPath(dir, "slipway.yaml") + '\0';
+  if (!cmdline.ok() || cmdline->find(ours) == std::string::npos) {
+    return;
+  }
+  std::printf("==> stopping the daemon of the previous demo (pid %d)\n", static_cast<int>(pid));
+  ::kill(pid, SIGTERM);
+  for (int i = 0; i < 100 && ::kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  if (::kill(pid, 0) == 0) ::kill(pid, SIGKILL);
+}
+
+// Starts `SELF serve -c CONFIG` in a session of its own, its output in
+// DIR/serve.log, and waits until it answers /healthz. Returns its pid.
+Result<pid_t> StartDaemon(const std::string& self, const std::string& dir, const std::string& config_path, int port) {
+  std::string log_path = JoinPath(dir, "serve.log");
+  pid_t pid = ::fork();
+  if (pid < 0) return PosixError("start slipway serve", errno);
+  if (pid == 0) {
+    ::setsid();
+    int in = ::open("/dev/null", O_RDONLY);
+    int out = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0644);
+    if (in < 0 || out < 0) ::_exit(127);
+    ::dup2(in, 0);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    ::execl(self.c_str(), self.c_str(), "serve", "-c", config_path.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  (void)WriteFile(JoinPath(dir, "serve.pid"), std::to_string(pid) + "\n");
+  httplib::Client client("127.0.0.1", port);
+  client.set_connection_timeout(0, 200'000);
+  for (int i = 0; i < 150; ++i) {
+    int wstatus = 0;
+    if (::waitpid(pid, &wstatus, WNOHANG) == pid) {
+      return Failed("slipway serve stopped at once (" + DecodeWaitStatus(wstatus).Describe() + "); see " + log_path);
+    }
+    httplib::Result r = client.Get("/healthz");
+    if (r && r->status == 200) return pid;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ::kill(pid, SIGTERM);
+  return Failed("slipway serve did not answer on 127.0.0.1:" + std::to_string(port) + " within 15 s; see " + log_path);
+}
+
 }  // namespace
 
 int DemoCommand(int argc, char** argv) {
   std::string dir = "demo";
   std::string config_flag;  // accepted for symmetry, unused: the demo writes its own
-  CLI::App app("Build a demo code repo and settings repo, then deploy two environments", "demo");
+  int port = 8080;
+  CLI::App app("Build a demo code repo and settings repo, deploy two environments, start the daemon", "demo");
   app.add_option("--dir", dir, "where to build the demo (default ./demo; recreated when it is a demo)");
+  app.add_option("--port", port, "the daemon's port on 127.0.0.1 (default 8080; another free one when taken)")
+      ->check(CLI::Range(0, 65535));
   app.add_option("-c,--config", config_flag, "ignored: the demo writes its own slipway.yaml");
   try {
     app.parse(argc, argv);
@@ -136,6 +226,7 @@ int DemoCommand(int argc, char** argv) {
       PrintError("'" + dir + "' exists and is not a Slipway demo; choose another place with --dir");
       return kExitUsage;
     }
+    StopPreviousDaemon(dir);
     if (Status s = RemoveTree(dir); !s.ok()) {
       PrintError(s.message());
       return kExitFailed;
@@ -159,8 +250,13 @@ int DemoCommand(int argc, char** argv) {
     PrintError("demo setup failed: " + (made.ok() ? made->exit.Describe() : made.status().message()));
     return kExitFailed;
   }
+  int listen_port = PickPort(port);
+  if (listen_port == 0) {
+    PrintError("demo: no free port on 127.0.0.1 for the daemon");
+    return kExitFailed;
+  }
   std::string config_path = JoinPath(dir, "slipway.yaml");
-  if (Status s = WriteFile(config_path, ConfigText(dir)); !s.ok()) {
+  if (Status s = WriteFile(config_path, ConfigText(dir, listen_port)); !s.ok()) {
     PrintError(s.message());
     return kExitFailed;
   }
@@ -192,21 +288,47 @@ int DemoCommand(int argc, char** argv) {
   for (const auto& c : Commands()) {
     if (std::string(c.name) == "status") c.handler(static_cast<int>(args.size()), cargs.data());
   }
+  if (rc != kExitOk) return rc;
+
+  // The daemon: the API, the dashboard and the triggers, with a token to use them.
+  Result<CreatedToken> token = CreateToken(**store, TokenRole::kOperator, "demo");
+  if (!token.ok()) {
+    PrintError("demo: " + token.status().message());
+    return kExitFailed;
+  }
   // The commands to try name this very binary, wherever it was built.
   std::string self = "slipway";
   char exe[4096];
   ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n > 0) self.assign(exe, static_cast<size_t>(n));
+  std::printf("\n==> slipway serve (in the background)\n");
+  std::fflush(stdout);
+  Result<pid_t> daemon = StartDaemon(self, dir, config_path, listen_port);
+  if (!daemon.ok()) {
+    PrintError("demo: " + daemon.status().message());
+    return kExitFailed;
+  }
+  std::string url = "http://127.0.0.1:" + std::to_string(listen_port) + "/";
   std::printf(
-      "\nWhat the target account now runs:\n  %s/target/staging.txt and %s/target/production.txt\n\n"
-      "Try it yourself:\n"
+      "The daemon runs as pid %d; its log is %s/serve.log.\n\n"
+      "  Dashboard:       %s\n"
+      "  Operator token:  %s\n\n"
+      "What the target account now runs:\n  %s/target/staging.txt and %s/target/production.txt\n\n"
+      "Push a settings change and watch it deploy (the daemon polls the settings repository every 10 s):\n"
       "  cd %s\n"
-      "  %s plan production        # what would change, nothing runs\n"
-      "  (cd work/settings && sed -i 's/v1.0.0/v1.1.0/' environments/production/deploy.yaml &&\n"
-      "   git commit -qam 'Production to v1.1.0' && git push -q ../../remotes/settings.git main)\n"
-      "  %s run production         # deploys v1.1.0\n"
-      "  %s history; %s logs 3\n",
-      dir.c_str(), dir.c_str(), dir.c_str(), self.c_str(), self.c_str(), self.c_str(), self.c_str());
+      "  alias slipway=%s\n"
+      "  export SLIPWAY_CONFIG=$PWD/slipway.yaml SLIPWAY_TOKEN=%s\n"
+      "  (cd work/settings && sed -i 's/^account: .*/account: 444444444444/' environments/staging/settings.yaml &&\n"
+      "   git commit -qam 'Staging moves to account 444444444444' && git push -q ../../remotes/settings.git main)\n"
+      "  slipway logs --env staging --follow   # waits for the push's run and prints its log as it runs\n"
+      "  cat target/staging.txt\n\n"
+      "More to try:\n"
+      "  slipway status; slipway history; slipway plan production\n"
+      "  slipway trigger production --wait\n"
+      "  slipway rollback staging   # 'slipway status' then says held, until: slipway resume staging\n"
+      "Stop the daemon with: kill %d   (running 'slipway demo' again also replaces it)\n",
+      static_cast<int>(*daemon), dir.c_str(), url.c_str(), token->token.c_str(), dir.c_str(), dir.c_str(),
+      dir.c_str(), self.c_str(), token->token.c_str(), static_cast<int>(*daemon));
   return rc;
 }
 

@@ -238,6 +238,9 @@ void Daemon::StartQueuedLocked(std::unique_lock<std::mutex>& lock) {
   }
 }
 
+// How old a settings fetch a push-triggered run may reuse (RunOptions).
+constexpr int64_t kReusePushFetchMs = 5'000;
+
 void Daemon::Execute(RunRecord run, std::shared_ptr<const Config> config, std::shared_ptr<CancelToken> cancel) {
   const EnvironmentConfig* env = config->Find(run.environment);  // checked by the dispatcher
   RunOptions options;
@@ -248,6 +251,9 @@ void Daemon::Execute(RunRecord run, std::shared_ptr<const Config> config, std::s
   options.run_id = run.id;
   options.pinned_settings_commit = run.settings_commit;
   options.pinned_code_commit = run.code_commit;
+  // A push run's trigger has just fetched the settings (the path filter's
+  // fetch): the run does not fetch them a second time.
+  if (run.trigger == "push" || run.trigger == "webhook") options.reuse_fetch_ms = kReusePushFetchMs;
   options.kind = run.kind;
   std::string diff_output;
   options.diff_output = &diff_output;

@@ -6,8 +6,10 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <utility>
 
+#include "util/clock.h"
 #include "util/fs.h"
 #include "util/strings.h"
 
@@ -542,8 +544,23 @@ Status Git::Fetch(const std::string& url) {
   SLIPWAY_RETURN_IF_ERROR(ValidateUrl(url));
   if (options_.mirrors_dir.empty()) return InvalidArgument("git: mirrors_dir is not set");
   const std::string mirror = MirrorPath(url);
-  if (IsDirectory(mirror)) return FetchInto(mirror, url);
-  return CreateMirror(mirror, url);
+  // When the last fetch completed (epoch ms): a stamp file in the mirror,
+  // which git never touches.
+  const std::string stamp = JoinPath(mirror, "slipway-fetched");
+  if (IsDirectory(mirror)) {
+    if (options_.reuse_fetch_ms > 0) {
+      Result<std::string> text = slipway::ReadFile(stamp);
+      int64_t fetched_ms = text.ok() ? std::atoll(text->c_str()) : 0;
+      int64_t age = NowMs() - fetched_ms;
+      if (fetched_ms > 0 && age >= 0 && age < options_.reuse_fetch_ms) return Status::Ok();
+    }
+    SLIPWAY_RETURN_IF_ERROR(FetchInto(mirror, url));
+  } else {
+    SLIPWAY_RETURN_IF_ERROR(CreateMirror(mirror, url));
+  }
+  // Best effort: without the stamp, the next fetch goes to the remote.
+  (void)WriteFile(stamp, std::to_string(NowMs()) + "\n");
+  return Status::Ok();
 }
 
 Result<std::string> Git::PeelToCommit(const std::string& mirror, const std::string& url, const std::string& spec) {

@@ -89,6 +89,11 @@ struct GitOptions {
   EnvMap extra_env;                       // e.g. credentials for a codecommit helper
   std::vector<std::string> extra_config;  // "-c" values, e.g. "credential.helper=..."
   const CancelToken* cancel = nullptr;
+  // Fetch() does not go to the remote again when the mirror completed a
+  // fetch less than this long ago (0: always fetch). For a run whose trigger
+  // has just fetched: the head it resolves is then at most this old, which
+  // is no worse than a push landing just after a fetch.
+  int64_t reuse_fetch_ms = 0;
 };
 
 class Git {

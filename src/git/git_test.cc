@@ -501,6 +501,37 @@ TEST_F(GitTest, IncrementalFetchAddsNewRefsAndPrunesDeletedOnes) {
   EXPECT_EQ(gone.status().message(), "branch 'feature' not found in '" + url_ + "'");
 }
 
+TEST_F(GitTest, ReuseFetchSkipsTheRemoteOnlyRightAfterAFetch) {
+  Git plain(Options());
+  ASSERT_TRUE(plain.Fetch(url_).ok());
+  repo_->Write("README", "v3\n");
+  std::string c3 = repo_->Commit("third");
+  Publish();
+
+  // Within the window, the mirror's view is reused: the new commit is not seen.
+  GitOptions reuse = Options();
+  reuse.reuse_fetch_ms = 60'000;
+  Git reusing(reuse);
+  auto stale = reusing.FetchBranchHead(url_, "main");
+  ASSERT_TRUE(stale.ok()) << stale.status().ToString();
+  EXPECT_EQ(*stale, c2_);
+  // Without it, the remote is asked.
+  auto fresh = plain.FetchBranchHead(url_, "main");
+  ASSERT_TRUE(fresh.ok()) << fresh.status().ToString();
+  EXPECT_EQ(*fresh, c3);
+
+  // Once the window has passed, the remote is asked again.
+  repo_->Write("README", "v4\n");
+  std::string c4 = repo_->Commit("fourth");
+  Publish();
+  GitOptions short_window = Options();
+  short_window.reuse_fetch_ms = 1;
+  usleep(5'000);
+  auto later = Git(short_window).FetchBranchHead(url_, "main");
+  ASSERT_TRUE(later.ok()) << later.status().ToString();
+  EXPECT_EQ(*later, c4);
+}
+
 TEST_F(GitTest, FailedFirstFetchLeavesNoMirror) {
   Git git(Options());
   const std::string url = daemon_->Url("nope.git");

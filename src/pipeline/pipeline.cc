@@ -233,11 +233,12 @@ Git Pipeline::MakeGit(const CancelToken* cancel) const {
 }
 
 Result<Git> Pipeline::MakeGitFor(const std::string& url, bool for_settings, const EnvironmentConfig& env, RunAws* aws,
-                                 const CancelToken* cancel) const {
+                                 const CancelToken* cancel, int64_t reuse_fetch_ms) const {
   GitOptions options;
   options.mirrors_dir = JoinPath(config_.state_dir, "mirrors");
   options.timeout_ms = config_.git_timeout_ms;
   options.cancel = cancel;
+  options.reuse_fetch_ms = reuse_fetch_ms;
   SLIPWAY_ASSIGN_OR_RETURN(options, AddCodeCommitAccess(std::move(options), url, for_settings, env, aws));
   return Git(options);
 }
@@ -365,15 +366,16 @@ std::vector<std::string> Pipeline::StepNamesOf(const EnvironmentConfig& env) {
   return names;
 }
 
-Result<Desired> Pipeline::Prepare(const EnvironmentConfig& env, const std::string& ref_override,
-                                  const std::string& pinned_settings_commit, const std::string& pinned_code_commit,
-                                  RunAws* aws) {
+Result<Desired> Pipeline::Prepare(const EnvironmentConfig& env, const RunOptions& options, RunAws* aws) {
+  const std::string& ref_override = options.ref_override;
+  const std::string& pinned_settings_commit = options.pinned_settings_commit;
+  const std::string& pinned_code_commit = options.pinned_code_commit;
   Desired desired;
   std::optional<RunAws> own_aws;  // a plan's: its roles are assumed here
   if (aws == nullptr) aws = &own_aws.emplace(env.name, "plan", nullptr);
   if (env.settings) {
     const SettingsSource& s = *env.settings;
-    SLIPWAY_ASSIGN_OR_RETURN(Git git, MakeGitFor(s.url, true, env, aws, nullptr));
+    SLIPWAY_ASSIGN_OR_RETURN(Git git, MakeGitFor(s.url, true, env, aws, options.cancel, options.reuse_fetch_ms));
     if (!pinned_settings_commit.empty()) {
       // A rollback: exactly this commit, fetched only when the mirror lacks it.
       if (!git.HasCommit(s.url, pinned_settings_commit)) SLIPWAY_RETURN_IF_ERROR(git.Fetch(s.url));
@@ -415,7 +417,7 @@ Result<Desired> Pipeline::Prepare(const EnvironmentConfig& env, const std::strin
     }
     desired.code_url = desired.pin.code_url;
   }
-  SLIPWAY_ASSIGN_OR_RETURN(Git git, MakeGitFor(desired.code_url, false, env, aws, nullptr));
+  SLIPWAY_ASSIGN_OR_RETURN(Git git, MakeGitFor(desired.code_url, false, env, aws, options.cancel));
   desired.code_ref = !ref_override.empty()           ? ref_override
                      : !desired.pin.code_ref.empty() ? desired.pin.code_ref
                                                      : code.ref;
@@ -455,7 +457,7 @@ Plan Pipeline::MakePlan(const EnvironmentConfig& env) {
   plan.environment = env.name;
   Result<std::optional<Deployment>> deployed = store_.CurrentDeployment(env.name);
   if (deployed.ok()) plan.deployed = *deployed;
-  Result<Desired> desired = Prepare(env, "");
+  Result<Desired> desired = Prepare(env, RunOptions{});
   if (!desired.ok()) {
     plan.error = desired.status().message();
     plan.sync = SyncStatus::kUnknown;
@@ -605,7 +607,7 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& configured_env, const R
   Result<Desired> prepared = [&]() -> Result<Desired> {
     SLIPWAY_ASSIGN_OR_RETURN(FileLock git_lock, FileLock::Acquire(LockPath(config_, "git"), nullptr));
     (void)git_lock;
-    return Prepare(env, options.ref_override, options.pinned_settings_commit, options.pinned_code_commit, &aws);
+    return Prepare(env, options, &aws);
   }();
   if (!prepared.ok()) {
     RunStatus status = prepared.status().code() == StatusCode::kCancelled ? RunStatus::kCancelled : RunStatus::kFailed;

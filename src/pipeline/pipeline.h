@@ -77,6 +77,10 @@ struct RunOptions {
   // is still read at that settings commit (its variables, the ref's name).
   std::string pinned_settings_commit;
   std::string pinned_code_commit;
+  // A settings fetch that completed less than this long ago is not repeated
+  // (GitOptions::reuse_fetch_ms): the daemon sets it for push-triggered
+  // runs, whose trigger has just fetched the commit that triggered them.
+  int64_t reuse_fetch_ms = 0;
 
   // Issue 8 (doc/previews.md, doc/drift.md): "deploy", "preview" or "drift".
   // A preview or drift run runs the environment's preview steps
@@ -132,9 +136,9 @@ class Pipeline {
 
   // `aws` may be null (a plan): roles needed for a codecommit settings URL are
   // then assumed on the spot.
-  Result<Desired> Prepare(const EnvironmentConfig& env, const std::string& ref_override,
-                          const std::string& pinned_settings_commit = "", const std::string& pinned_code_commit = "",
-                          RunAws* aws = nullptr);
+  // From `options`: ref_override, the pinned commits, cancel and
+  // reuse_fetch_ms.
+  Result<Desired> Prepare(const EnvironmentConfig& env, const RunOptions& options, RunAws* aws = nullptr);
   // Assumes every role of the run and reads every secret of its steps; an
   // error is the one sentence that fails the run before anything runs.
   Status PrepareAws(const EnvironmentConfig& env, RunAws* aws);
@@ -163,7 +167,7 @@ class Pipeline {
   // (`slipway git-credential`) with the settings role's credentials
   // (`for_settings`) or the engine's, for these git calls only.
   Result<Git> MakeGitFor(const std::string& url, bool for_settings, const EnvironmentConfig& env, RunAws* aws,
-                         const CancelToken* cancel) const;
+                         const CancelToken* cancel, int64_t reuse_fetch_ms = 0) const;
   static Result<GitOptions> AddCodeCommitAccess(GitOptions options, const std::string& url, bool for_settings,
                                                 const EnvironmentConfig& env, RunAws* aws);
   void PruneWorkspaces(const std::string& environment);

@@ -14,6 +14,7 @@
 
 #include "dashboard/assets.h"
 #include "server/auth.h"
+#include "store/record_json.h"
 #include "triggers/webhook.h"
 #include "util/clock.h"
 #include "util/fs.h"
@@ -25,61 +26,11 @@ namespace {
 
 using nlohmann::json;
 
-// --- JSON forms (the field names of `slipway show --json`) ---
-
-json StepJson(const StepRecord& s) {
-  json j;
-  j["index"] = s.index;
-  j["name"] = s.name;
-  j["status"] = StepStatusName(s.status);
-  j["exit_code"] = s.exit_code ? json(*s.exit_code) : json(nullptr);
-  j["started_ms"] = s.started_ms;
-  j["duration_ms"] = s.duration_ms;
-  return j;
-}
+// --- JSON forms (store/record_json.h: those of `slipway show --json`, with
+// the log's URL instead of the engine machine's paths) ---
 
 json RunJson(const RunRecord& r, bool with_steps) {
-  json j;
-  j["id"] = r.id;
-  j["environment"] = r.environment;
-  j["kind"] = r.kind;
-  j["status"] = RunStatusName(r.status);
-  j["trigger"] = r.trigger;
-  j["actor"] = r.actor;
-  j["settings_commit"] = r.settings_commit;
-  j["code_url"] = r.code_url;
-  j["code_ref"] = r.code_ref;
-  j["code_commit"] = r.code_commit;
-  j["branch_pin"] = r.branch_pin;
-  j["requested_ref"] = r.requested_ref;
-  j["created_ms"] = r.created_ms;
-  j["started_ms"] = r.started_ms;
-  j["finished_ms"] = r.finished_ms;
-  j["duration_ms"] = r.finished_ms > 0 && r.started_ms > 0 ? r.finished_ms - r.started_ms : 0;
-  j["error"] = r.error;
-  // doc/verify.md, doc/previews.md
-  j["signer"] = r.signer;
-  if (!r.context_json.empty()) j["pull_request"] = json::parse(r.context_json, nullptr, false);  // doc/previews.md
-  j["log"] = "/api/v1/runs/" + std::to_string(r.id) + "/log";
-  if (with_steps) {
-    if (!r.exported_json.empty()) j["exported_variables"] = json::parse(r.exported_json, nullptr, false);
-    json steps = json::array();
-    for (const auto& s : r.steps) steps.push_back(StepJson(s));
-    j["steps"] = steps;
-  }
-  return j;
-}
-
-json DeploymentJson(const std::optional<Deployment>& d) {
-  if (!d) return nullptr;
-  json j;
-  j["run_id"] = d->run_id;
-  j["settings_commit"] = d->settings_commit;
-  j["code_url"] = d->code_url;
-  j["code_ref"] = d->code_ref;
-  j["code_commit"] = d->code_commit;
-  j["deployed_ms"] = d->deployed_ms;
-  return j;
+  return RunRecordToJson(r, RunJsonOptions{.steps = with_steps, .log_url = true});
 }
 
 json EnvironmentJson(const EnvironmentView& v) {
@@ -99,7 +50,7 @@ json EnvironmentJson(const EnvironmentView& v) {
   j["drift_reason"] = v.drift_reason;
   j["drift_checked_ms"] = v.drift_checked_ms;
   j["drift_run_id"] = v.drift_run_id ? json(v.drift_run_id) : json(nullptr);
-  j["deployed"] = DeploymentJson(v.deployed);
+  j["deployed"] = DeploymentToJson(v.deployed);
   json desired;
   desired["settings_commit"] = v.desired_settings_commit;
   desired["code_ref"] = v.desired_code_ref;
@@ -433,49 +384,6 @@ void ApiServer::Impl::Routes() {
     Result<EnvironmentView> view = daemon.Environment(req.matches[1]);
     if (!view.ok()) return SendStatus(res, view.status());
     SendJson(res, 200, EnvironmentJson(*view));
-  });
-
-  s.Get(R"(/api/v1/environments/([^/]+)/changes)", [this](const httplib::Request& req, httplib::Response& res) {
-    if (!Authorize(req, res, TokenRole::kViewer)) return;
-    Result<EnvironmentChanges> changes = daemon.Changes(req.matches[1]);
-    if (!changes.ok()) return SendStatus(res, changes.status());
-    SendJson(res, 200, ChangesJson(*changes));
-  });
-
-  // Fleet mode (doc/fleet.md): every live node, its heartbeat and its runs.
-  s.Get("/api/v1/nodes", [this](const httplib::Request& req, httplib::Response& res) {
-    if (!Authorize(req, res, TokenRole::kViewer)) return;
-    Result<std::vector<NodeRecord>> nodes = daemon.Nodes();
-    if (!nodes.ok()) return SendStatus(res, nodes.status());
-    json arr = json::array();
-    for (const NodeRecord& n : *nodes) {
-      arr.push_back(json{{"id", n.id},
-                         {"address", n.address},
-                         {"version", n.version},
-                         {"started_ms", n.started_ms},
-                         {"heartbeat_ms", n.heartbeat_ms},
-                         {"running_run_ids", n.running_run_ids},
-                         {"self", n.id == daemon.node_id()}});
-    }
-    SendJson(res, 200, json{{"fleet", !daemon.node_id().empty()}, {"nodes", arr}});
-  });
-
-  s.Get("/api/v1/whoami", [this](const httplib::Request& req, httplib::Response& res) {
-    std::optional<TokenRecord> token = Authorize(req, res, TokenRole::kViewer);
-    if (!token) return;
-    SendJson(res, 200, json{{"name", ActorOf(*token)}, {"role", TokenRoleName(token->role)}});
-  });
-
-  s.Get("/", [](const httplib::Request& req, httplib::Response& res) {
-    const Asset* index = FindAsset("index.html");
-    if (index == nullptr) return SendError(res, 404, "this build has no dashboard");
-    SendAsset(req, res, *index);
-  });
-
-  s.Get(R"(/assets/(.+))", [](const httplib::Request& req, httplib::Response& res) {
-    const Asset* asset = FindAsset(req.matches[1].str());
-    if (asset == nullptr) return SendError(res, 404, "no dashboard file '" + req.matches[1].str() + "'");
-    SendAsset(req, res, *asset);
   });
 
   s.Get(R"(/api/v1/environments/([^/]+)/changes)", [this](const httplib::Request& req, httplib::Response& res) {
