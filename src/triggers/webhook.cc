@@ -335,7 +335,12 @@ Result<WebhookEvent> ParseGitlabMergeRequest(const std::string& event_name, std:
   event.event = event_name;
   SLIPWAY_ASSIGN_OR_RETURN(json j, ParseBody(body));
   Fields f(j, "");
-  SLIPWAY_ASSIGN_OR_RETURN(const json* attrs, f.Object("object_attributes"));
+  SLIPWAY_ASSIGN_OR_RETURN(const json* attrs, f.OptionalObject("object_attributes"));
+  if (attrs == nullptr) {  // nothing to preview (and nothing GitLab sends for a real request)
+    event.kind = WebhookKind::kIgnored;
+    event.ignored_reason = "merge request hook without 'object_attributes'";
+    return event;
+  }
   Fields a(*attrs, "object_attributes");
   PullRequestInfo& pr = event.pull_request;
   SLIPWAY_RETURN_IF_ERROR(a.OptionalString("action", &pr.action));
