@@ -327,8 +327,8 @@ int DemoCommand(int argc, char** argv) {
       "  slipway trigger production --wait\n"
       "  slipway rollback staging   # 'slipway status' then says held, until: slipway resume staging\n"
       "Stop the daemon with: kill %d   (running 'slipway demo' again also replaces it)\n",
-      static_cast<int>(*daemon), dir.c_str(), url.c_str(), token->token.c_str(), dir.c_str(), dir.c_str(),
-      dir.c_str(), self.c_str(), token->token.c_str(), static_cast<int>(*daemon));
+      static_cast<int>(*daemon), dir.c_str(), url.c_str(), token->token.c_str(), dir.c_str(), dir.c_str(), dir.c_str(),
+      self.c_str(), token->token.c_str(), static_cast<int>(*daemon));
   return rc;
 }
 

@@ -36,7 +36,7 @@ json RunRecordToJson(const RunRecord& r, const RunJsonOptions& options) {
   j["finished_ms"] = r.finished_ms;
   j["duration_ms"] = r.finished_ms > 0 && r.started_ms > 0 ? r.finished_ms - r.started_ms : 0;
   j["error"] = r.error;
-  j["signer"] = r.signer;  // doc/verify.md
+  j["signer"] = r.signer;                                                                        // doc/verify.md
   if (!r.context_json.empty()) j["pull_request"] = json::parse(r.context_json, nullptr, false);  // doc/previews.md
   if (options.log_url) j["log"] = "/api/v1/runs/" + std::to_string(r.id) + "/log";
   if (options.local_paths) {
