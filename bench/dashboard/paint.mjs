@@ -64,6 +64,20 @@ async function measure(ctx, { server, token }) {
   for (let i = 0; i < LOADS; i++) {
     const page = await ctx.newPage();
     await page.addInitScript((t) => sessionStorage.setItem('slipway.token', t), token);
+    if (process.env.DEBUG) {
+      page.on('requestfailed', (r) => console.log(`\nrequest failed: ${r.url()} ${r.failure() && r.failure().errorText}`));
+      page.on('response', (r) => { if (r.status() >= 400) console.log(`\nHTTP ${r.status()} ${r.url()}`); });
+      page.on('console', (m) => console.log(`\nconsole: ${m.text()}`));
+      await page.addInitScript(() => {
+        const f = window.fetch;
+        window.fetch = async (...a) => {
+          const t = performance.now();
+          const r = await f(...a);
+          console.log(`fetch ${a[0]} headers at ${t.toFixed(0)}..${performance.now().toFixed(0)}`);
+          return r;
+        };
+      });
+    }
     await page.goto(`${server.base}/#/`);
     await page.waitForFunction(() => performance.getEntriesByName('slipway:overview-painted').length > 0, null, { timeout: 30000 });
     const { mark, fcp, rows } = await page.evaluate(() => ({
@@ -72,6 +86,11 @@ async function measure(ctx, { server, token }) {
       rows: document.querySelectorAll('tr[data-env]').length,
     }));
     if (i === 0) process.stdout.write(`  (${rows} rows)`);
+    if (process.env.DEBUG) {
+      const res = await page.evaluate(() => performance.getEntriesByType('resource')
+        .map((e) => `${e.name.replace(/^https?:\/\/[^/]+/, '')} start ${e.startTime.toFixed(0)} connect ${(e.connectEnd - e.connectStart).toFixed(0)} wait ${(e.responseStart - e.requestStart).toFixed(0)} end ${e.responseEnd.toFixed(0)}`));
+      console.log(`\nload ${i}: mark ${mark.toFixed(0)}\n  ${res.join('\n  ')}`);
+    }
     samples.push(mark);
     fcps.push(fcp);
     await page.close();
@@ -96,6 +115,14 @@ try {
     apiTimes.push(performance.now() - t);
   }
   apiTimes.sort((a, b) => a - b);
+  if (process.env.DEBUG) {
+    for (const enc of ['identity', 'gzip', 'gzip, deflate, br, zstd']) {
+      const t = performance.now();
+      const r = await fetch(`${big.server.base}/api/v1/environments`, { headers: { Authorization: `Bearer ${big.token}`, 'Accept-Encoding': enc } });
+      await r.arrayBuffer();
+      console.log(`accept-encoding ${enc}: ${(performance.now() - t).toFixed(0)} ms, content-encoding ${r.headers.get('content-encoding')}`);
+    }
+  }
   const apiMs = `min ${apiTimes[0].toFixed(0)}, median ${apiTimes[2].toFixed(0)}`;
   process.stdout.write('baseline');
   const base = await measure(ctx, small);
