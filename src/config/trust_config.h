@@ -23,8 +23,8 @@ struct SecretRef {
 struct VerifyConfig {
   enum class Mode { kNone, kSettings, kCode, kBoth };
   Mode mode = Mode::kNone;
-  std::vector<std::string> gpg_keys;   // absolute paths of armored or binary OpenPGP public keys
-  std::string ssh_allowed_signers;     // absolute path of an ssh-keygen allowed-signers file, "" when none
+  std::vector<std::string> gpg_keys;  // absolute paths of armored or binary OpenPGP public keys
+  std::string ssh_allowed_signers;    // absolute path of an ssh-keygen allowed-signers file, "" when none
   bool settings() const { return mode == Mode::kSettings || mode == Mode::kBoth; }
   bool code() const { return mode == Mode::kCode || mode == Mode::kBoth; }
 };

@@ -32,8 +32,8 @@ void Daemon::DriftLoop() {
         Result<CronSchedule> cron = ParseCron(env.triggers.verify);
         Result<TimeZone> tz = TimeZone::Load(env.triggers.tz);
         if (!cron.ok() || !tz.ok()) {
-          LogEvent("'" + env.name + "': drift checks disabled: " +
-                   (cron.ok() ? tz.status().message() : cron.status().message()));
+          LogEvent("'" + env.name +
+                   "': drift checks disabled: " + (cron.ok() ? tz.status().message() : cron.status().message()));
           continue;
         }
         Entry e{*cron, *tz};

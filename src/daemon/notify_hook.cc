@@ -99,8 +99,8 @@ void Daemon::ReportPreview(const RunRecord& run, const std::string& state, const
     LogEvent("preview run " + std::to_string(run.id) + ": " + posted.message());
   }
   if (state == "pending" || !forge->second.comment) return;
-  std::string body = "**Slipway preview of `" + run.environment + "`** (run " + std::to_string(run.id) + "): " +
-                     (state == "success" ? "passed" : "failed") + "\n";
+  std::string body = "**Slipway preview of `" + run.environment + "`** (run " + std::to_string(run.id) +
+                     "): " + (state == "success" ? "passed" : "failed") + "\n";
   if (!run.error.empty()) body += "\n" + run.error + "\n";
   if (std::string url = RunUrl(config, run.id); !url.empty()) body += "\n" + url + "\n";
   if (!Trim(diff_output).empty()) body += "\n`make diff` (tail):\n\n```\n" + Tail(diff_output) + "\n```\n";
@@ -171,8 +171,8 @@ void Daemon::AfterRun(const RunRecord& run, const std::string& diff_output, cons
       s.drift_run_id = run.id;
     });
     if (!updated.ok()) LogEvent("cannot record the drift of '" + run.environment + "': " + updated.message());
-    LogEvent("drift check " + std::to_string(run.id) + " of '" + run.environment + "': " +
-             (drifted ? "Drifted (" + reason + ")" : std::string("no drift")));
+    LogEvent("drift check " + std::to_string(run.id) + " of '" + run.environment +
+             "': " + (drifted ? "Drifted (" + reason + ")" : std::string("no drift")));
     if (drifted && !was_drifted) {
       n.event = "drift";
       n.detail = reason;

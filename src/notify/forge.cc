@@ -31,7 +31,7 @@ Status Post(const ForgeConfig& forge, const std::string& name, const std::string
   headers = curl_slist_append(headers, "Content-Type: application/json");
   headers = curl_slist_append(headers, "Accept: application/json");
   headers = curl_slist_append(headers, "User-Agent: slipway");
-  std::string auth = name == "gitlab" ? "PRIVATE-TOKEN: " + token
+  std::string auth = name == "gitlab"  ? "PRIVATE-TOKEN: " + token
                      : name == "gitea" ? "Authorization: token " + token
                                        : "Authorization: Bearer " + token;
   headers = curl_slist_append(headers, auth.c_str());
@@ -56,9 +56,12 @@ Status Post(const ForgeConfig& forge, const std::string& name, const std::string
 }  // namespace
 
 std::string EncodePreviewContext(const PreviewContext& c) {
-  nlohmann::json j = {{"forge", c.forge},       {"repo", c.repo},
-                      {"number", c.number},     {"head", c.head},
-                      {"head_branch", c.head_branch}, {"base_branch", c.base_branch},
+  nlohmann::json j = {{"forge", c.forge},
+                      {"repo", c.repo},
+                      {"number", c.number},
+                      {"head", c.head},
+                      {"head_branch", c.head_branch},
+                      {"base_branch", c.base_branch},
                       {"title", c.title}};
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }

@@ -280,8 +280,9 @@ void Notifier::Send(const std::vector<NotifyTarget>& targets, const Notification
     if (!t.Wants(n.event)) continue;
     if (stopping_ || jobs_.size() >= options_.max_queued) {
       Count(t, "dropped");
-      if (log_) log_("notification dropped (" + std::string(NotifyKindName(t.kind)) + ", " + t.at + "): " +
-                     NotificationSummary(n));
+      if (log_)
+        log_("notification dropped (" + std::string(NotifyKindName(t.kind)) + ", " + t.at +
+             "): " + NotificationSummary(n));
       continue;
     }
     jobs_.push_back(Job{t, n, 0, 0});

@@ -163,7 +163,8 @@ SignatureVerdict ParseVerifyOutput(bool exited_zero, const std::string& out, con
   } else if (all.find("cannot verify a non-tag object") != std::string::npos) {
     v.reason = "it is not an annotated, signed tag (it names a commit directly)";
   } else if (all.find("Could not verify signature") != std::string::npos ||
-             all.find("ssh-keygen") != std::string::npos || all.find("Signature verification failed") != std::string::npos) {
+             all.find("ssh-keygen") != std::string::npos ||
+             all.find("Signature verification failed") != std::string::npos) {
     v.reason = "its SSH signature is not valid";
   } else if (exited_zero) {
     v.reason = "git accepted it, but named no signer";
@@ -186,9 +187,9 @@ Result<std::string> VerifyRun(const VerifyRequest& r) {
   // Only our files count: never the engine's ~/.gitconfig choices.
   options.extra_config.push_back("gpg.program=gpg");
   options.extra_config.push_back("gpg.ssh.program=ssh-keygen");
-  options.extra_config.push_back("gpg.ssh.allowedSignersFile=" +
-                                 (r.config.ssh_allowed_signers.empty() ? std::string("/dev/null")
-                                                                       : r.config.ssh_allowed_signers));
+  options.extra_config.push_back("gpg.ssh.allowedSignersFile=" + (r.config.ssh_allowed_signers.empty()
+                                                                      ? std::string("/dev/null")
+                                                                      : r.config.ssh_allowed_signers));
   options.extra_config.push_back("gpg.ssh.revocationFile=/dev/null");
   options.extra_config.push_back("gpg.minTrustLevel=undefined");
   Git git(options);
@@ -197,8 +198,9 @@ Result<std::string> VerifyRun(const VerifyRequest& r) {
   if (r.config.settings() && !r.settings_url.empty()) {
     SLIPWAY_ASSIGN_OR_RETURN(SignatureVerdict v, Check(git, r.settings_url, r.settings_commit, false));
     if (!v.good) {
-      return Status(StatusCode::kPermissionDenied, "settings commit " + Short(r.settings_commit) + " of '" + r.environment +
-                              "' failed signature verification: " + v.reason + "; " + Expected(keyring));
+      return Status(StatusCode::kPermissionDenied, "settings commit " + Short(r.settings_commit) + " of '" +
+                                                       r.environment + "' failed signature verification: " + v.reason +
+                                                       "; " + Expected(keyring));
     }
     signers.push_back("settings: " + v.signer);
   }
@@ -222,8 +224,9 @@ Result<std::string> VerifyRun(const VerifyRequest& r) {
       SLIPWAY_ASSIGN_OR_RETURN(v, Check(git, r.code_url, r.code_commit, false));
     }
     if (!v.good) {
-      return Status(StatusCode::kPermissionDenied, what + " of '" + r.environment + "' failed signature verification: " + v.reason + "; " +
-                              Expected(keyring));
+      return Status(
+          StatusCode::kPermissionDenied,
+          what + " of '" + r.environment + "' failed signature verification: " + v.reason + "; " + Expected(keyring));
     }
     signers.push_back("code: " + v.signer);
   }
