@@ -167,7 +167,9 @@ TEST(CrashE2E, SigkillAtAHundredRandomInstantsLosesNothingAndNeverDeploysTwiceAt
           std::this_thread::sleep_for(std::chrono::milliseconds(20 + trigger_rng() % 80));
         }
       });
-      std::this_thread::sleep_for(std::chrono::milliseconds(uniform(0, 700)));
+      // Two kills in three soon after start (fetch, overlay, store writes),
+      // one in three later (steps, log writes, the deploy's lock).
+      std::this_thread::sleep_for(std::chrono::milliseconds(kills % 3 == 2 ? uniform(700, 2500) : uniform(0, 700)));
       stop = true;
       // Killed while the trigger thread may be mid-request: an answer that
       // never came is not an acknowledgement.
