@@ -24,6 +24,18 @@ namespace slipway {
 
 namespace {
 
+// A run or token id from a route's (\d+): digits that do not fit in int64_t
+// name no record (0), instead of std::stoll's out_of_range becoming a 500
+// (found by tests/e2e/hostile_test.cc).
+int64_t PathId(const std::string& digits) {
+  int64_t id = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '9' || id > (INT64_MAX - (c - '0')) / 10) return 0;
+    id = id * 10 + (c - '0');
+  }
+  return id;
+}
+
 using nlohmann::json;
 
 // --- JSON forms (store/record_json.h: those of `slipway show --json`, with
@@ -509,20 +521,20 @@ void ApiServer::Impl::Routes() {
 
   s.Get(R"(/api/v1/runs/(\d+))", [this](const httplib::Request& req, httplib::Response& res) {
     if (!Authorize(req, res, TokenRole::kViewer)) return;
-    Result<RunRecord> run = daemon.store().GetRun(std::stoll(req.matches[1]));
+    Result<RunRecord> run = daemon.store().GetRun(PathId(req.matches[1]));
     if (!run.ok()) return SendStatus(res, run.status());
     SendJson(res, 200, RunJson(*run, true));
   });
 
   s.Get(R"(/api/v1/runs/(\d+)/log)", [this](const httplib::Request& req, httplib::Response& res) {
     if (!Authorize(req, res, TokenRole::kViewer)) return;
-    Log(req, res, std::stoll(req.matches[1]));
+    Log(req, res, PathId(req.matches[1]));
   });
 
   s.Post(R"(/api/v1/runs/(\d+)/cancel)", [this](const httplib::Request& req, httplib::Response& res) {
     std::optional<TokenRecord> token = Authorize(req, res, TokenRole::kOperator);
     if (!token) return;
-    int64_t id = std::stoll(req.matches[1]);
+    int64_t id = PathId(req.matches[1]);
     Status st = daemon.Cancel(id, ActorOf(*token));
     if (!st.ok()) return SendStatus(res, st);
     Result<RunRecord> run = daemon.store().GetRun(id);
@@ -573,7 +585,7 @@ void ApiServer::Impl::Routes() {
 
   s.Delete(R"(/api/v1/tokens/(\d+))", [this](const httplib::Request& req, httplib::Response& res) {
     if (!Authorize(req, res, TokenRole::kAdmin)) return;
-    Status st = daemon.store().DeleteToken(std::stoll(req.matches[1]));
+    Status st = daemon.store().DeleteToken(PathId(req.matches[1]));
     if (!st.ok()) return SendStatus(res, st);
     res.status = 204;
   });
