@@ -204,7 +204,7 @@ TEST_F(HostileE2E, HostileWebhookBodiesStartNothing) {
   const std::string secret = "hostile-hook-secret-42";
   slipway::testing::RecordSecret(secret);
   slipway::testing::WriteTextFile(w_.tmp_.Sub("hook-secret"), secret, 0600);
-  Start("  webhooks:\n    github: { secret_file: hook-secret }\n", "      push: { poll: 0s }\n");
+  Start("  webhooks:\n    github: { secret_file: hook-secret }\n", "      push: { poll: 1h }\n");
   w_.Pin("staging", "v1.1.0");
   std::string head = w_.PushSettings("staging on v1.1.0");
   json payload = {{"ref", "refs/heads/main"},
