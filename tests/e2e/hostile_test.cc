@@ -355,7 +355,8 @@ TEST_F(HostileE2E, EveryEndpointRefusesCredentialsBelowItsRole) {
   auto list = api_->GetAs(admin_, "/api/v1/tokens");
   ASSERT_TRUE(list && list->status == 200);
   int64_t revoked_id = 0;
-  for (const auto& t : json::parse(list->body)["tokens"]) {
+  json tokens = json::parse(list->body);  // kept alive: a range-for over a temporary's member dangles
+  for (const auto& t : tokens["tokens"]) {
     if (t["name"] == "gone") revoked_id = t["id"].get<int64_t>();
   }
   ASSERT_GT(revoked_id, 0) << list->body;
