@@ -727,9 +727,16 @@ void Daemon::MarkSyncDirty(const std::string& environment) {
 void Daemon::SyncLoop() {
   if (!options_.check_sync) return;
   std::unique_lock lock(mu_);
+  auto next_refresh = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.sync_refresh_ms);
   while (!stopping_) {
-    trigger_cv_.wait(lock, [&] { return stopping_ || !sync_dirty_.empty(); });
+    bool dirty =
+        trigger_cv_.wait_until(lock, next_refresh, [&] { return stopping_ || !sync_dirty_.empty(); });
     if (stopping_) break;
+    if (!dirty) {
+      for (const EnvironmentConfig& env : config_->environments) sync_dirty_.insert(env.name);
+      next_refresh = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.sync_refresh_ms);
+      continue;
+    }
     std::string name = *sync_dirty_.begin();
     sync_dirty_.erase(sync_dirty_.begin());
     std::shared_ptr<const Config> config = config_;
@@ -749,7 +756,7 @@ void Daemon::SyncLoop() {
         plan.reason = "never deployed";
       } else if (Result<MirrorLock> mirrors = MirrorLock::Acquire(config->state_dir); mirrors.ok()) {
         Pipeline pipeline(*config, *store_);
-        plan = pipeline.MakePlan(*env);
+        plan = pipeline.MakePlan(*env, options_.sync_reuse_fetch_ms);
       } else {
         plan.reason = mirrors.status().message();
       }

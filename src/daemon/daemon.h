@@ -52,6 +52,12 @@ struct DaemonOptions {
   // Pause between two background sync checks (each fetches the settings and
   // code mirrors of one environment).
   int64_t sync_check_spacing_ms = 200;
+  // Every environment's sync status is checked again this often, so that a
+  // settings push shows as OutOfSync also where no push trigger looks at it.
+  // A check reuses a mirror fetched less than sync_reuse_fetch_ms ago: many
+  // environments on one repository cost one fetch.
+  int64_t sync_refresh_ms = 180'000;
+  int64_t sync_reuse_fetch_ms = 60'000;
   bool check_sync = true;  // false: sync status stays Unknown (benchmarks)
   // Fleet mode (issue 7; doc/fleet.md): several nodes on one PostgreSQL.
   // `slipway serve` turns it on when `database` is a postgresql:// URL.

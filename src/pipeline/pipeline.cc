@@ -417,7 +417,8 @@ Result<Desired> Pipeline::Prepare(const EnvironmentConfig& env, const RunOptions
     }
     desired.code_url = desired.pin.code_url;
   }
-  SLIPWAY_ASSIGN_OR_RETURN(Git git, MakeGitFor(desired.code_url, false, env, aws, options.cancel));
+  SLIPWAY_ASSIGN_OR_RETURN(Git git,
+                           MakeGitFor(desired.code_url, false, env, aws, options.cancel, options.reuse_fetch_ms));
   desired.code_ref = !ref_override.empty()           ? ref_override
                      : !desired.pin.code_ref.empty() ? desired.pin.code_ref
                                                      : code.ref;
@@ -452,12 +453,14 @@ Result<Desired> Pipeline::Prepare(const EnvironmentConfig& env, const RunOptions
   return desired;
 }
 
-Plan Pipeline::MakePlan(const EnvironmentConfig& env) {
+Plan Pipeline::MakePlan(const EnvironmentConfig& env, int64_t reuse_fetch_ms) {
   Plan plan;
   plan.environment = env.name;
   Result<std::optional<Deployment>> deployed = store_.CurrentDeployment(env.name);
   if (deployed.ok()) plan.deployed = *deployed;
-  Result<Desired> desired = Prepare(env, RunOptions{});
+  RunOptions options;
+  options.reuse_fetch_ms = reuse_fetch_ms;
+  Result<Desired> desired = Prepare(env, options);
   if (!desired.ok()) {
     plan.error = desired.status().message();
     plan.sync = SyncStatus::kUnknown;

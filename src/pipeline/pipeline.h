@@ -77,9 +77,10 @@ struct RunOptions {
   // is still read at that settings commit (its variables, the ref's name).
   std::string pinned_settings_commit;
   std::string pinned_code_commit;
-  // A settings fetch that completed less than this long ago is not repeated
-  // (GitOptions::reuse_fetch_ms): the daemon sets it for push-triggered
-  // runs, whose trigger has just fetched the commit that triggered them.
+  // A fetch of the settings or code mirror that completed less than this
+  // long ago is not repeated (GitOptions::reuse_fetch_ms): the daemon sets it
+  // for push-triggered runs, whose trigger has just fetched the commit that
+  // triggered them.
   int64_t reuse_fetch_ms = 0;
 
   // Issue 8 (doc/previews.md, doc/drift.md): "deploy", "preview" or "drift".
@@ -99,7 +100,9 @@ class Pipeline {
 
   // Resolves what would be deployed (fetching, never executing anything) and
   // compares it with the current deployment.
-  Plan MakePlan(const EnvironmentConfig& env);
+  // reuse_fetch_ms: as RunOptions::reuse_fetch_ms, for the settings and
+  // the code mirror (the daemon's background sync checks).
+  Plan MakePlan(const EnvironmentConfig& env, int64_t reuse_fetch_ms = 0);
 
   // Runs the environment's pipeline to the end and returns the final record.
   // An error Status only when the run could not even be recorded (store or
