@@ -380,6 +380,8 @@ TEST_F(HostileE2E, EveryEndpointRefusesCredentialsBelowItsRole) {
       {"/api/v1/environments/([^/]+)", "GET", "/api/v1/environments/staging", "", kViewer},
       {"/api/v1/environments/([^/]+)/changes", "GET", "/api/v1/environments/staging/changes", "", kViewer},
       {"/api/v1/whoami", "GET", "/api/v1/whoami", "", kViewer},
+      {"/api/v1/nodes", "GET", "/api/v1/nodes", "", kViewer},
+      {"/api/v1/environments/([^/]+)/drift-check", "POST", "/api/v1/environments/staging/drift-check", "{}", kOperator},
       {"/api/v1/runs", "GET", "/api/v1/runs", "", kViewer},
       {"/api/v1/runs/(\\d+)", "GET", "/api/v1/runs/" + run, "", kViewer},
       {"/api/v1/runs/(\\d+)/log", "GET", "/api/v1/runs/" + run + "/log", "", kViewer},
