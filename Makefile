@@ -40,7 +40,7 @@ $(BUILD)/build.ninja:
 build: $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS) --target slipway slipway_tests
 
-SOURCES = $(shell git ls-files 'src/*.cc' 'src/*.h' 'tests/*.cc' 'tests/*.h' 'bench/*.cc' 2>/dev/null)
+SOURCES = $(shell git ls-files 'src/*.cc' 'src/*.h' 'tests/*.cc' 'tests/*.h' 'bench/*.cc' 'fuzz/*.cc' 2>/dev/null)
 TIDY_SOURCES = $(shell git ls-files 'src/*.cc' 2>/dev/null | grep -v '_test\.cc$$')
 
 lint: $(BUILD)/build.ninja

@@ -729,8 +729,7 @@ void Daemon::SyncLoop() {
   std::unique_lock lock(mu_);
   auto next_refresh = std::chrono::steady_clock::now() + std::chrono::milliseconds(options_.sync_refresh_ms);
   while (!stopping_) {
-    bool dirty =
-        trigger_cv_.wait_until(lock, next_refresh, [&] { return stopping_ || !sync_dirty_.empty(); });
+    bool dirty = trigger_cv_.wait_until(lock, next_refresh, [&] { return stopping_ || !sync_dirty_.empty(); });
     if (stopping_) break;
     if (!dirty) {
       for (const EnvironmentConfig& env : config_->environments) sync_dirty_.insert(env.name);

@@ -92,6 +92,15 @@ void SendJson(httplib::Response& res, int status, const json& body) {
   res.set_content(body.dump(2) + "\n", "application/json; charset=utf-8");
 }
 
+// 202 for a queued (or coalesced) run.
+void SendQueued(httplib::Response& res, const TriggerResult& r) {
+  json j;
+  j["run_id"] = r.run_id;
+  j["coalesced"] = r.coalesced;
+  j["run"] = "/api/v1/runs/" + std::to_string(r.run_id);
+  SendJson(res, 202, j);
+}
+
 void SendError(httplib::Response& res, int status, const std::string& message) {
   const char* code = "internal";
   switch (status) {
@@ -456,11 +465,7 @@ void ApiServer::Impl::Routes() {
     }
     Result<TriggerResult> r = daemon.Trigger(request);
     if (!r.ok()) return SendStatus(res, r.status());
-    json j;
-    j["run_id"] = r->run_id;
-    j["coalesced"] = r->coalesced;
-    j["run"] = "/api/v1/runs/" + std::to_string(r->run_id);
-    SendJson(res, 202, j);
+    SendQueued(res, *r);
   });
 
   // Issue 8: a drift check now (doc/drift.md).
@@ -469,11 +474,7 @@ void ApiServer::Impl::Routes() {
     if (!token) return;
     Result<TriggerResult> r = daemon.CheckDrift(req.matches[1], "manual", ActorOf(*token));
     if (!r.ok()) return SendStatus(res, r.status());
-    json j;
-    j["run_id"] = r->run_id;
-    j["coalesced"] = r->coalesced;
-    j["run"] = "/api/v1/runs/" + std::to_string(r->run_id);
-    SendJson(res, 202, j);
+    SendQueued(res, *r);
   });
 
   s.Post(R"(/api/v1/environments/([^/]+)/rollback)", [this](const httplib::Request& req, httplib::Response& res) {
