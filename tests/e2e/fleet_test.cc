@@ -315,8 +315,7 @@ TEST_F(FleetTest, ADatabaseOutageMakesNodesWaitAndRetryAndLosesNothing) {
   json nodes = apis_[0]->GetJson("/api/v1/nodes");
   EXPECT_EQ(nodes["nodes"].size(), 3u) << "a node was declared lost after the outage: " << nodes.dump();
   // The next heartbeat (after its backoff, at most 5 s) says the database is back.
-  EXPECT_TRUE(WaitFor([&] { return FleetLogs().find("reachable again") != std::string::npos; }, 15'000))
-      << FleetLogs();
+  EXPECT_TRUE(WaitFor([&] { return FleetLogs().find("reachable again") != std::string::npos; }, 15'000)) << FleetLogs();
   EXPECT_NE(FleetLogs().find("retrying with backoff"), std::string::npos) << FleetLogs();
 }
 
