@@ -229,6 +229,7 @@ int StatusCommand(int argc, char** argv) {
     } else if (state.ok() && state->paused) {
       marker = "  (paused)";
     }
+    if (state.ok() && !state->drift.empty()) marker += "  (" + state->drift + ": " + state->drift_reason + ")";
     std::printf("%-16s %-10s %-28s %-13s %s%s\n", r.environment.c_str(), SyncStatusName(r.sync), code.c_str(),
                 r.deployed ? r.deployed->settings_commit.substr(0, 12).c_str() : "-", last.c_str(), marker.c_str());
   }

@@ -112,6 +112,11 @@ Status Daemon::Start() {
   // In a fleet, runs left running belong to other nodes (or to a lost one,
   // which the reaper interrupts after the TTL).
   if (!options_.fleet) {
+    // Before anything of this engine runs: a previous engine killed with
+    // SIGKILL left its steps running, and they must not overlap a new run.
+    if (int stopped = Pipeline::StopOrphanedSteps(*config); stopped > 0) {
+      LogEvent("stopped " + std::to_string(stopped) + " step process(es) left running by a previous engine");
+    }
     SLIPWAY_ASSIGN_OR_RETURN(
         int interrupted,
         store_->InterruptRunning("interrupted: the engine stopped while the run was running (found at start-up)"));

@@ -1,10 +1,16 @@
 #include "pipeline/pipeline.h"
 
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 
@@ -53,6 +59,15 @@ std::string LockPath(const Config& config, const std::string& name) {
 }
 
 std::string ShortCommit(const std::string& commit) { return commit.substr(0, 12); }
+
+// True when nobody holds the lock at path (taken and released at once).
+bool LockIsFree(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  if (!fd.valid()) return errno == ENOENT;
+  if (::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) return false;
+  ::flock(fd.get(), LOCK_UN);
+  return true;
+}
 
 StepStatus PhaseToStepStatus(PhaseStatus status) {
   switch (status) {
@@ -241,6 +256,35 @@ Result<Git> Pipeline::MakeGitFor(const std::string& url, bool for_settings, cons
   options.reuse_fetch_ms = reuse_fetch_ms;
   SLIPWAY_ASSIGN_OR_RETURN(options, AddCodeCommitAccess(std::move(options), url, for_settings, env, aws));
   return Git(options);
+}
+
+int Pipeline::StopOrphanedSteps(const Config& config) {
+  char resolved[PATH_MAX];
+  std::string root = JoinPath(config.state_dir, "workspaces");
+  if (::realpath(root.c_str(), resolved) == nullptr) return 0;
+  root = std::string(resolved) + "/";
+  Result<std::vector<std::string>> pids = ListDir("/proc");
+  if (!pids.ok()) return 0;
+  std::map<std::string, bool> free_by_env;
+  int killed = 0;
+  for (const std::string& name : *pids) {
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    pid_t pid = static_cast<pid_t>(std::atoi(name.c_str()));
+    if (pid == ::getpid()) continue;
+    ssize_t n = ::readlink(("/proc/" + name + "/cwd").c_str(), resolved, sizeof resolved - 1);
+    if (n <= 0) continue;
+    std::string cwd(resolved, static_cast<size_t>(n));
+    if (!StartsWith(cwd, root)) continue;
+    std::string env = cwd.substr(root.size(), cwd.find('/', root.size()) - root.size());
+    auto [it, fresh] = free_by_env.try_emplace(env, false);
+    if (fresh) it->second = LockIsFree(LockPath(config, "env-" + env));
+    if (!it->second) continue;  // a live run (this engine's or `slipway run`'s) owns it
+    pid_t group = ::getpgid(pid);
+    if (group > 1 && group != ::getpgrp()) ::kill(-group, SIGKILL);
+    ::kill(pid, SIGKILL);
+    ++killed;
+  }
+  return killed;
 }
 
 Result<GitOptions> Pipeline::GitOptionsForUrl(const EnvironmentConfig& env, const std::string& url, bool for_settings,

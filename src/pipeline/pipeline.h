@@ -117,6 +117,14 @@ class Pipeline {
   // slipway-ENV-poll, cached by the aws layer until five minutes before they
   // expire) or the engine's. Any other URL: `base` unchanged. Errors: the
   // role's refusal, no base credentials, a malformed codecommit URL.
+  // Steps of runs that an engine killed with SIGKILL left running outlive it
+  // (each step has a process group of its own). For every environment whose
+  // run lock nobody holds, kills (SIGKILL, whole process group) each process
+  // whose working directory is inside that environment's workspaces, so that
+  // the environment never runs twice at once. Returns how many processes.
+  // Call at start-up, before any run of this engine starts.
+  static int StopOrphanedSteps(const Config& config);
+
   static Result<GitOptions> GitOptionsForUrl(const EnvironmentConfig& env, const std::string& url, bool for_settings,
                                              GitOptions base);
 

@@ -78,12 +78,16 @@ bool IsFinal(const std::string& status) { return status != "queued" && status !=
 
 // The step that deploys: it takes the environment's lock file with O_EXCL
 // (dash's `set -C`), holds it while it "deploys", and records an overlap when
-// the file already exists: two deploys of one environment at once.
+// the file already exists and its holder still runs (a zombie does not):
+// two deploys of one environment at once.
 constexpr const char* kExclusiveDeploy =
     "mkdir -p \"$OUT\"; L=\"$OUT/$SLIPWAY_ENV.lock\"; "
     "if ! (set -C; echo \"$$\" > \"$L\") 2>/dev/null; then "
-    "  echo \"run $SLIPWAY_RUN_ID of $SLIPWAY_ENV overlapped the holder $(cat \"$L\")\" >> \"$OUT/overlaps.txt\"; exit "
-    "1; "
+    "  H=$(cat \"$L\"); "
+    "  if kill -0 \"$H\" 2>/dev/null && ! grep -qs '^State:[[:space:]]*Z' /proc/$H/status; then "
+    "    echo \"run $SLIPWAY_RUN_ID of $SLIPWAY_ENV overlapped the holder $H\" >> \"$OUT/overlaps.txt\"; exit 1; "
+    "  fi; "
+    "  echo \"$$\" > \"$L\"; "  // the holder was killed (with the engine, or stopped at its restart): stale
     "fi; sleep 0.6; echo \"$SLIPWAY_RUN_ID $(cat VERSION)\" >> \"$OUT/$SLIPWAY_ENV.txt\"; rm -f \"$L\"";
 // A step that writes a few hundred log lines.
 constexpr const char* kChatty =
@@ -98,7 +102,11 @@ int RemoveStaleLocks(const std::string& out) {
     if (!slipway::testing::FileExists(lock)) continue;
     std::string pid_text = slipway::testing::ReadTextFile(lock);
     pid_t pid = static_cast<pid_t>(std::atoi(pid_text.c_str()));
-    if (pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH)) {
+    // A killed holder may linger as a zombie until its new parent reaps it.
+    bool zombie = pid > 0 && slipway::testing::FileExists("/proc/" + std::to_string(pid) + "/status") &&
+                  slipway::testing::ReadTextFile("/proc/" + std::to_string(pid) + "/status").find("\nState:\tZ") !=
+                      std::string::npos;
+    if (pid <= 0 || zombie || (kill(pid, 0) != 0 && errno == ESRCH)) {
       unlink(lock.c_str());
       ++removed;
     }

@@ -14,6 +14,9 @@ function marker(env) {
     out.push(h('a', { href: `#/run/${env.running_run_id}`, class: 'badge b-running' }, `running #${env.running_run_id}`));
   }
   if (env.queued_runs) out.push(badge(`${env.queued_runs} queued`, 'queued'));
+  if (env.drift === 'Drifted') {
+    out.push(h('span', { class: 'badge b-drifted', title: env.drift_reason || '' }, 'Drifted'));  // doc/drift.md
+  }
   return out;
 }
 
