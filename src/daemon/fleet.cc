@@ -50,6 +50,17 @@ std::vector<std::string> LeasedEnvironments(const Config& config) {
   return names;
 }
 
+// This node as it registers (at start, and again after it was declared lost).
+NodeRecord NodeAt(const std::string& id, const std::string& address, int64_t now) {
+  NodeRecord node;
+  node.id = id;
+  node.address = address;
+  node.version = kNodeVersion;
+  node.started_ms = now;
+  node.heartbeat_ms = now;
+  return node;
+}
+
 }  // namespace
 
 std::string Daemon::node_id() const { return node_id_; }  // constant once Start returned
@@ -61,13 +72,7 @@ Status Daemon::FleetStart() {
   if (gethostname(host, sizeof host - 1) != 0) std::snprintf(host, sizeof host, "node");
   int64_t now = NowMs();
   node_id_ = std::string(host) + ":" + std::to_string(getpid()) + ":" + std::to_string(now);
-  NodeRecord node;
-  node.id = node_id_;
-  node.address = options_.node_address;
-  node.version = kNodeVersion;
-  node.started_ms = now;
-  node.heartbeat_ms = now;
-  SLIPWAY_RETURN_IF_ERROR(store_->RegisterNode(node));
+  SLIPWAY_RETURN_IF_ERROR(store_->RegisterNode(NodeAt(node_id_, options_.node_address, now)));
   LogEvent("fleet mode: node " + node_id_ + " registered; heartbeat every " + FormatDurationMs(options_.heartbeat_ms) +
            ", a node silent for " + FormatDurationMs(options_.node_ttl_ms) + " is declared lost");
   fleet_ = std::thread([this] { FleetLoop(); });
@@ -142,13 +147,9 @@ void Daemon::FleetTick(int64_t now) {
     takeovers_ += static_cast<int64_t>(stopped.size());
     LogEvent("fleet: this node was declared lost (no heartbeat for " + FormatDurationMs(options_.node_ttl_ms) +
              "); stopping its " + std::to_string(stopped.size()) + " run(s) and registering again");
-    NodeRecord node;
-    node.id = node_id_;
-    node.address = options_.node_address;
-    node.version = kNodeVersion;
-    node.started_ms = now;
-    node.heartbeat_ms = now;
-    if (Status s = store_->RegisterNode(node); !s.ok()) return failed("register again", s);
+    if (Status s = store_->RegisterNode(NodeAt(node_id_, options_.node_address, now)); !s.ok()) {
+      return failed("register again", s);
+    }
   }
 
   // Runs of ours that another node took over while we could not heartbeat.
