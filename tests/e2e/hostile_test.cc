@@ -205,6 +205,10 @@ TEST_F(HostileE2E, HostileWebhookBodiesStartNothing) {
   slipway::testing::RecordSecret(secret);
   slipway::testing::WriteTextFile(w_.tmp_.Sub("hook-secret"), secret, 0600);
   Start("  webhooks:\n    github: { secret_file: hook-secret }\n", "      push: { poll: 1h }\n");
+  // The first poll deploys the never-deployed environment; let it finish so
+  // that it cannot take the pushed head the webhook is about to announce.
+  ASSERT_TRUE(WaitFor([&] { return RunCount() == 1; }, 20000)) << serve_->Log();
+  ASSERT_EQ(api_->WaitFinal(api_->Runs("staging")[0]["id"].get<int64_t>(), 60000), "succeeded") << serve_->Log();
   w_.Pin("staging", "v1.1.0");
   std::string head = w_.PushSettings("staging on v1.1.0");
   json payload = {{"ref", "refs/heads/main"},
