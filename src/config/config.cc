@@ -57,9 +57,10 @@ bool IsValidName(std::string_view name) {
 
 namespace {
 
-const std::vector<std::string> kTopKeys = {"state_dir",   "database", "keep_workspaces", "max_parallel",
-                                           "git_timeout", "server",   "environments",    "notify"};
-const std::vector<std::string> kServerKeys = {"listen", "webhooks", "public_url", "forges"};
+const std::vector<std::string> kTopKeys = {"state_dir",    "database",           "keep_workspaces",
+                                           "max_parallel", "log_retention_days", "git_timeout",
+                                           "server",       "environments",       "notify"};
+const std::vector<std::string> kServerKeys = {"listen", "webhooks", "public_url", "forges", "preview_forks"};
 const std::vector<std::string> kWebhookKinds = {"github", "gitlab", "gitea", "generic"};
 // "secret" is known only to be refused with a better message than "unknown key".
 const std::vector<std::string> kWebhookKeys = {"secret_file", "secret_env", "secret"};
@@ -146,6 +147,8 @@ class ConfigReader {
         ReadInt(f, 0, 10'000, &config_->keep_workspaces);
       } else if (f.name == "max_parallel") {
         ReadInt(f, 0, 1024, &config_->max_parallel);
+      } else if (f.name == "log_retention_days") {
+        ReadInt(f, 0, 36'500, &config_->log_retention_days);
       } else if (f.name == "git_timeout") {
         ReadDuration(f, &config_->git_timeout_ms);
       } else if (f.name == "server") {
@@ -327,6 +330,8 @@ class ConfigReader {
         }
       } else if (s.name == "forges") {
         ReadForgesConfig(s, config_->dir, &diag_, &server.forges);
+      } else if (s.name == "preview_forks") {
+        ReadBool(s, &server.preview_forks);
       } else if (s.name == "webhooks") {
         if (!ExpectMap(s, &diag_)) return;
         VisitMap(s.value, kWebhookKinds, "in 'server.webhooks'", &diag_,

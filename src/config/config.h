@@ -123,6 +123,7 @@ struct ServerConfig {
   std::map<std::string, WebhookSecret> webhooks;  // github, gitlab, gitea, generic
   std::string public_url;                         // links in commit statuses and notifications, "" none
   std::map<std::string, ForgeConfig> forges;      // github, gitlab, gitea: commit statuses of previews
+  bool preview_forks = false;                     // preview pull requests whose head is in a fork (doc/previews.md)
 };
 
 struct Config {
@@ -131,7 +132,8 @@ struct Config {
   std::string state_dir;  // absolute
   std::string database = "sqlite";
   int keep_workspaces = 3;
-  int max_parallel = 0;  // 0: number of cores
+  int max_parallel = 0;         // 0: number of cores
+  int log_retention_days = 90;  // logs of runs finished longer ago are deleted; 0: kept forever
   int64_t git_timeout_ms = 10 * 60'000;
   ServerConfig server;
   std::vector<EnvironmentConfig> environments;  // in file order

@@ -33,9 +33,11 @@ constexpr char kFull[] = R"(state_dir: var/slipway
 database: postgresql://slipway@db.internal/slipway
 keep_workspaces: 5
 max_parallel: 4
+log_retention_days: 30
 git_timeout: 2m
 server:
   listen: 0.0.0.0:9090
+  preview_forks: true
   webhooks:
     github: { secret_file: secrets/github }
     generic: { secret_env: SLIPWAY_HOOK_SECRET }
@@ -86,6 +88,8 @@ TEST(ConfigTest, ReadsEveryKeyOfAFullFile) {
   EXPECT_EQ(c.state_dir, "/srv/slipway/var/slipway");
   EXPECT_EQ(c.database, "postgresql://slipway@db.internal/slipway");
   EXPECT_EQ(c.keep_workspaces, 5);
+  EXPECT_EQ(c.log_retention_days, 30);
+  EXPECT_TRUE(c.server.preview_forks);
   EXPECT_EQ(c.max_parallel, 4);
   EXPECT_EQ(c.git_timeout_ms, 120'000);
   EXPECT_EQ(c.server.listen, "0.0.0.0:9090");
@@ -160,6 +164,8 @@ TEST(ConfigTest, DefaultsForAMinimalFile) {
   EXPECT_EQ(c.database, "sqlite");
   EXPECT_EQ(c.keep_workspaces, 3);
   EXPECT_EQ(c.max_parallel, 0);
+  EXPECT_EQ(c.log_retention_days, 90);
+  EXPECT_FALSE(c.server.preview_forks);
   EXPECT_EQ(c.git_timeout_ms, 600'000);
   EXPECT_EQ(c.server.listen, "127.0.0.1:8080");
   const EnvironmentConfig& env = c.environments.at(0);
