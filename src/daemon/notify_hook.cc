@@ -4,6 +4,7 @@
 // runs and drift findings are notified (doc/notifications.md). Nothing here
 // can fail or delay a run's record: the run is final before AfterRun.
 #include <algorithm>
+#include <optional>
 
 #include "daemon/daemon.h"
 #include "notify/forge.h"
@@ -15,7 +16,6 @@ namespace slipway {
 
 namespace {
 
-constexpr int64_t kForgeTimeoutMs = 10'000;
 constexpr size_t kCommentMaxBytes = 60'000;
 constexpr size_t kCommentMaxLines = 80;
 
@@ -93,19 +93,43 @@ void Daemon::ReportPreview(const RunRecord& run, const std::string& state, const
                             : state == "success" ? "preview of " + run.environment + " passed"
                                                  : run.error;
   if (description.size() > 138) description = description.substr(0, 137) + "…";
-  Status posted = PostCommitStatus(forge->second, *pr, state, RunUrl(config, run.id), description,
-                                   "slipway/" + run.environment, kForgeTimeoutMs);
-  if (!posted.ok()) {
-    LogEvent("preview run " + std::to_string(run.id) + ": " + posted.message());
+  // Posted by the notifier's thread, with its retries: never on the run's
+  // thread, and a status retried late never overwrites a newer one of the
+  // same check (the key).
+  const std::string check = "slipway/" + run.environment;
+  const std::string url = RunUrl(config, run.id);
+  Notifier::Delivery status;
+  status.family = "commit_status";
+  status.target = pr->forge;
+  status.what = "preview run " + std::to_string(run.id) + ": commit status '" + state + "'";
+  status.where = pr->forge;
+  status.key = pr->forge + "\x1f" + pr->repo + "\x1f" + pr->head + "\x1f" + check;
+  status.attempt = [forge = forge->second, pr = *pr, state, url, description, check](int64_t timeout_ms) {
+    return PostCommitStatus(forge, pr, state, url, description, check, timeout_ms);
+  };
+  std::optional<Notifier::Delivery> comment;
+  if (state != "pending" && forge->second.comment) {
+    std::string body = "**Slipway preview of `" + run.environment + "`** (run " + std::to_string(run.id) +
+                       "): " + (state == "success" ? "passed" : "failed") + "\n";
+    if (!run.error.empty()) body += "\n" + run.error + "\n";
+    if (!url.empty()) body += "\n" + url + "\n";
+    if (!Trim(diff_output).empty()) body += "\n`make diff` (tail):\n\n```\n" + Tail(diff_output) + "\n```\n";
+    comment.emplace();
+    comment->family = "comment";
+    comment->target = pr->forge;
+    comment->what = "preview run " + std::to_string(run.id) + ": comment";
+    comment->where = pr->forge;
+    comment->attempt = [forge = forge->second, pr = *pr, body](int64_t timeout_ms) {
+      return PostPullRequestComment(forge, pr, body, timeout_ms);
+    };
   }
-  if (state == "pending" || !forge->second.comment) return;
-  std::string body = "**Slipway preview of `" + run.environment + "`** (run " + std::to_string(run.id) +
-                     "): " + (state == "success" ? "passed" : "failed") + "\n";
-  if (!run.error.empty()) body += "\n" + run.error + "\n";
-  if (std::string url = RunUrl(config, run.id); !url.empty()) body += "\n" + url + "\n";
-  if (!Trim(diff_output).empty()) body += "\n`make diff` (tail):\n\n```\n" + Tail(diff_output) + "\n```\n";
-  Status commented = PostPullRequestComment(forge->second, *pr, body, kForgeTimeoutMs);
-  if (!commented.ok()) LogEvent("preview run " + std::to_string(run.id) + ": " + commented.message());
+  std::lock_guard lock(mu_);
+  if (!notifier_) {
+    LogEvent("preview run " + std::to_string(run.id) + ": the engine is not started; no commit status is sent");
+    return;
+  }
+  notifier_->Enqueue(std::move(status));
+  if (comment) notifier_->Enqueue(std::move(*comment));
 }
 
 Result<TriggerResult> Daemon::CheckDrift(const std::string& environment, const std::string& trigger,

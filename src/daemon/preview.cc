@@ -5,6 +5,9 @@
 //
 // The webhook handler only queues the request (AcceptPullRequest); the git
 // work — fetch, merge base, changed paths — happens on the previewer thread.
+// A request from a fork is previewed only with `server.preview_forks: true`:
+// its head is fetched from the base repository's request ref
+// (refs/pull/N/head, GitLab refs/merge-requests/N/head).
 #include <algorithm>
 
 #include "daemon/daemon.h"
@@ -91,6 +94,17 @@ void Daemon::Preview(const PreviewRequest& request, const Config& config) {
   context.base_branch = pr.base_branch;
   context.title = pr.title;
 
+  // A fork's request runs its author's code: previewed only when the
+  // operator opted in (server.preview_forks; doc/previews.md).
+  const bool forks_allowed = config.server.preview_forks;
+  if (pr.from_fork && !forks_allowed) {
+    LogEvent(what + " comes from a fork: not previewed (server.preview_forks is off)");
+    return;
+  }
+  // Where the base repository keeps the request's head, fork or not.
+  const std::string pull_ref = request.source == "gitlab" ? "refs/merge-requests/" + std::to_string(pr.number) + "/head"
+                                                          : "refs/pull/" + std::to_string(pr.number) + "/head";
+
   for (const auto& entry : by_url) {
     const std::string& url = entry.first;  // not a structured binding: the lambda below captures it
     const std::vector<const EnvironmentConfig*>& envs = entry.second;
@@ -98,6 +112,7 @@ void Daemon::Preview(const PreviewRequest& request, const Config& config) {
     options.mirrors_dir = JoinPath(config.state_dir, "mirrors");
     options.timeout_ms = std::min(config.git_timeout_ms, kPreviewGitTimeoutMs);
     Result<GitOptions> with_access = Pipeline::GitOptionsForUrl(*envs.front(), url, /*for_settings=*/true, options);
+    bool fork_refused = false;
     Result<std::vector<std::string>> changed = [&]() -> Result<std::vector<std::string>> {
       if (!with_access.ok()) return with_access.status();
       Git git(*with_access);
@@ -105,12 +120,30 @@ void Daemon::Preview(const PreviewRequest& request, const Config& config) {
       (void)lock;
       SLIPWAY_ASSIGN_OR_RETURN(std::string base_head, git.FetchBranchHead(url, pr.base_branch));
       if (!git.HasCommit(url, pr.head_commit)) {
-        return NotFound("commit " + pr.head_commit.substr(0, 12) + " of " + what + " is not in " + RedactUrl(url) +
-                        " (pull requests from forks are not previewed)");
+        // Not on any branch: the head lives in a fork (whatever the payload
+        // said), reachable only through the request's ref.
+        if (!forks_allowed) {
+          fork_refused = true;
+          return NotFound("commit " + pr.head_commit.substr(0, 12) + " is on no branch of " + RedactUrl(url) +
+                          ": a request from a fork is not previewed (server.preview_forks is off)");
+        }
+        Result<std::string> at_ref = git.FetchRef(url, pull_ref);
+        if (!at_ref.ok() || !git.HasCommit(url, pr.head_commit)) {
+          return NotFound(
+              "commit " + pr.head_commit.substr(0, 12) + " of " + what + " is neither on a branch of " +
+              RedactUrl(url) + " nor under " + pull_ref +
+              (at_ref.ok() ? " (it points at " + at_ref->substr(0, 12) + " now)" : ": " + at_ref.status().message()));
+        }
+        LogEvent(what + " comes from a fork: previewing " + pr.head_commit.substr(0, 12) + " from " + pull_ref +
+                 " (server.preview_forks is on)");
       }
       SLIPWAY_ASSIGN_OR_RETURN(std::string base, git.MergeBase(url, base_head, pr.head_commit));
       return git.ChangedPaths(url, base, pr.head_commit, "");
     }();
+    if (fork_refused) {
+      LogEvent(what + ": not previewed: " + changed.status().message());
+      continue;
+    }
     if (!changed.ok()) {
       LogEvent(what + ": cannot preview: " + changed.status().message());
       for (const EnvironmentConfig* env : envs) SetTriggerError(env->name, changed.status().message());

@@ -639,6 +639,30 @@ Result<std::string> Git::FetchBranchHead(const std::string& url, const std::stri
   return commit;
 }
 
+Result<std::string> Git::FetchRef(const std::string& url, const std::string& ref) {
+  SLIPWAY_RETURN_IF_ERROR(ValidateUrl(url));
+  SLIPWAY_RETURN_IF_ERROR(ValidateRef(ref));
+  if (!StartsWith(ref, "refs/") || StartsWith(ref, "refs/heads/") || StartsWith(ref, "refs/tags/")) {
+    return InvalidArgument("fetch of one ref needs a full ref outside refs/heads and refs/tags, not " + Quote(ref));
+  }
+  const std::string mirror = MirrorPath(url);
+  if (!IsDirectory(mirror)) SLIPWAY_RETURN_IF_ERROR(Fetch(url));
+  const std::string what = "fetch " + Quote(ref) + " from " + Quote(RedactUrl(url));
+  // ref is validated and starts with "refs/": never an option.
+  SLIPWAY_ASSIGN_OR_RETURN(CapturedOutput out, RunGit({"--git-dir=" + mirror, "fetch", "--quiet",
+                                                       "--no-write-fetch-head", "--", url, "+" + ref + ":" + ref},
+                                                      mirror, /*network=*/true, what));
+  if (!out.result.exit.success()) {
+    if (out.err.find("couldn't find remote ref") != std::string::npos) {
+      return NotFound(Quote(ref) + " not found in " + Quote(RedactUrl(url)));
+    }
+    return SummariseFailure(what, out);
+  }
+  SLIPWAY_ASSIGN_OR_RETURN(std::string commit, PeelToCommit(mirror, url, ref));
+  if (commit.empty()) return NotFound(Quote(ref) + " of " + Quote(RedactUrl(url)) + " is not a commit");
+  return commit;
+}
+
 Result<CapturedOutput> Git::VerifySignature(const std::string& url, const std::string& object, bool tag) {
   SLIPWAY_RETURN_IF_ERROR(ValidateUrl(url));
   const std::string mirror = MirrorPath(url);

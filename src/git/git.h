@@ -129,6 +129,14 @@ class Git {
   // Resolves the head of branch in the remote (fetching into the mirror).
   Result<std::string> FetchBranchHead(const std::string& url, const std::string& branch);
 
+  // Fetches one ref of the remote that Fetch does not (a pull request's
+  // "refs/pull/12/head") into the mirror of url under the same name, forced,
+  // and returns the commit it names. The mirror is created when missing. Fetch
+  // prunes only refs/heads and refs/tags, so the ref keeps its commit in the
+  // mirror for later runs. NotFound when the remote has no such ref;
+  // InvalidArgument for a ref under refs/heads or refs/tags.
+  Result<std::string> FetchRef(const std::string& url, const std::string& ref);
+
   // Materialises a working tree of `commit` from the mirror of url into dest
   // (which must not exist): a clone sharing the mirror's objects, detached at
   // commit, with a `.git` (tags and branches of the mirror included, so `git

@@ -49,8 +49,7 @@ Status Post(const ForgeConfig& forge, const std::string& name, const std::string
   curl_slist_free_all(headers);
   curl_easy_cleanup(h);
   if (rc != CURLE_OK) return NetworkError("post to " + url + ": " + curl_easy_strerror(rc));
-  if (code < 200 || code >= 300) return Failed("HTTP " + std::to_string(code) + " from " + url);
-  return Status::Ok();
+  return HttpAnswer(code, url);
 }
 
 }  // namespace

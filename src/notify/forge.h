@@ -27,8 +27,10 @@ Result<PreviewContext> ParsePreviewContext(const std::string& json);
 
 // state: "pending", "success", "failure" or "error" (GitLab's "failed" and
 // "canceled" are mapped). `context` names the check ("slipway/prod").
-// Errors: kNetwork (unreachable), kFailed ("HTTP 401 from https://..."), the
-// token's file or variable missing.
+// Errors: kNetwork (unreachable, or HTTP 429 / 5xx: worth another attempt,
+// see IsRetryable in notify/notify.h), kFailed ("HTTP 401 from https://..."),
+// the token's file or variable missing. One attempt: the daemon queues these
+// on its Notifier, which retries.
 Status PostCommitStatus(const ForgeConfig& forge, const PreviewContext& pr, const std::string& state,
                         const std::string& target_url, const std::string& description, const std::string& context,
                         int64_t timeout_ms);

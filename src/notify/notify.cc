@@ -82,8 +82,7 @@ Status PostJson(const std::string& url, const std::string& body, const std::vect
   if (rc != CURLE_OK) return NetworkError("post to " + shown + ": " + curl_easy_strerror(rc));
   long code = 0;
   curl_easy_getinfo(c.h, CURLINFO_RESPONSE_CODE, &code);
-  if (code < 200 || code >= 300) return Failed("post to " + shown + ": HTTP " + std::to_string(code));
-  return Status::Ok();
+  return HttpAnswer(code, shown).WithContext("post");
 }
 
 Status SendMail(const NotifyTarget& t, const std::string& message, int64_t timeout_ms) {
@@ -262,6 +261,17 @@ Status DeliverOnce(const NotifyTarget& t, const Notification& n, int64_t timeout
   return PostJson(url, body, headers, timeout_ms, shown);
 }
 
+Status HttpAnswer(long code, const std::string& shown) {
+  if (code >= 200 && code < 300) return Status::Ok();
+  std::string message = "HTTP " + std::to_string(code) + " from " + shown;
+  // 429 (rate limited) and 5xx (the remote's trouble) may pass; other 4xx
+  // (a bad token, a wrong URL) will not.
+  if (code == 429 || code >= 500) return NetworkError(message);
+  return Failed(message);
+}
+
+bool IsRetryable(const Status& s) { return s.code() == StatusCode::kNetwork || s.code() == StatusCode::kTimeout; }
+
 Notifier::Notifier(Options options, std::function<void(const std::string&)> log)
     : options_(options), log_(std::move(log)) {
   thread_ = std::thread([this] { Loop(); });
@@ -269,25 +279,46 @@ Notifier::Notifier(Options options, std::function<void(const std::string&)> log)
 
 Notifier::~Notifier() { Stop(0); }
 
-void Notifier::Count(const NotifyTarget& t, const std::string& result) {
+void Notifier::Count(const Delivery& d, const std::string& result) {
   // mu_ held by the caller.
-  ++counts_[{NotifyKindName(t.kind), result}];
+  ++counts_[d.family][{d.target, result}];
 }
 
 void Notifier::Send(const std::vector<NotifyTarget>& targets, const Notification& n) {
-  std::lock_guard lock(mu_);
   for (const NotifyTarget& t : targets) {
     if (!t.Wants(n.event)) continue;
-    if (stopping_ || jobs_.size() >= options_.max_queued) {
-      Count(t, "dropped");
-      if (log_)
-        log_("notification dropped (" + std::string(NotifyKindName(t.kind)) + ", " + t.at +
-             "): " + NotificationSummary(n));
-      continue;
-    }
-    jobs_.push_back(Job{t, n, 0, 0});
+    Delivery d;
+    d.family = "notification";
+    d.target = NotifyKindName(t.kind);
+    d.what = "notification";
+    d.where = d.target + ", " + t.at;
+    d.summary = NotificationSummary(n);
+    d.attempt = [t, n](int64_t timeout_ms) { return DeliverOnce(t, n, timeout_ms); };
+    Enqueue(std::move(d));
   }
+}
+
+void Notifier::Enqueue(Delivery d) {
+  std::lock_guard lock(mu_);
+  if (stopping_ || jobs_.size() >= options_.max_queued) {
+    Count(d, "dropped");
+    if (log_) {
+      log_(d.what + " dropped" + (d.where.empty() ? "" : " (" + d.where + ")") +
+           (d.summary.empty() ? "" : ": " + d.summary));
+    }
+    return;
+  }
+  if (!d.key.empty()) {
+    // Replaced while waiting: it was never delivered and never will be.
+    std::erase_if(jobs_, [&](const Job& j) { return j.d.key == d.key; });
+  }
+  jobs_.push_back(Job{std::move(d), 0, 0});
   cv_.notify_all();
+}
+
+bool Notifier::SupersededLocked(const Job& job) const {
+  return !job.d.key.empty() &&
+         std::any_of(jobs_.begin(), jobs_.end(), [&](const Job& j) { return j.d.key == job.d.key; });
 }
 
 void Notifier::Loop() {
@@ -298,7 +329,7 @@ void Notifier::Loop() {
       cv_.wait(lock);
       continue;
     }
-    // The job whose time has come first.
+    // The job whose time has come first (the oldest among equals).
     auto next = std::min_element(jobs_.begin(), jobs_.end(),
                                  [](const Job& a, const Job& b) { return a.not_before_ms < b.not_before_ms; });
     int64_t now = MonotonicMs();
@@ -311,18 +342,21 @@ void Notifier::Loop() {
     Job job = std::move(*next);
     jobs_.erase(next);
     lock.unlock();
-    Status delivered = DeliverOnce(job.target, job.n, options_.timeout_ms);
+    Status delivered = job.d.attempt ? job.d.attempt(options_.timeout_ms) : Internal("nothing to deliver");
     lock.lock();
     ++job.attempts;
     if (delivered.ok()) {
-      Count(job.target, "delivered");
+      Count(job.d, "delivered");
       continue;
     }
-    if (job.attempts >= options_.max_attempts) {
-      Count(job.target, "failed");
+    // A newer delivery with the same key came while this one was out.
+    if (SupersededLocked(job)) continue;
+    if (job.attempts >= options_.max_attempts || !IsRetryable(delivered)) {
+      Count(job.d, "failed");
       if (log_) {
-        log_("notification not delivered after " + std::to_string(job.attempts) + " attempts (" +
-             NotifyKindName(job.target.kind) + ", " + job.target.at + "): " + delivered.message());
+        log_(job.d.what + " not delivered after " + std::to_string(job.attempts) +
+             (job.attempts == 1 ? " attempt" : " attempts") + (job.d.where.empty() ? "" : " (" + job.d.where + ")") +
+             ": " + delivered.message());
       }
       continue;
     }
@@ -330,8 +364,10 @@ void Notifier::Loop() {
     jobs_.push_back(std::move(job));
   }
   for (const Job& job : jobs_) {
-    Count(job.target, "dropped");
-    if (log_) log_("notification dropped at shutdown (" + std::string(NotifyKindName(job.target.kind)) + ")");
+    Count(job.d, "dropped");
+    if (log_) {
+      log_(job.d.what + " dropped at shutdown" + (job.d.where.empty() ? "" : " (" + job.d.where + ")"));
+    }
   }
   jobs_.clear();
 }
@@ -348,18 +384,33 @@ void Notifier::Stop(int64_t grace_ms) {
   if (thread_.joinable()) thread_.join();
 }
 
-std::map<std::pair<std::string, std::string>, int64_t> Notifier::Counts() const {
+std::map<std::pair<std::string, std::string>, int64_t> Notifier::Counts(const std::string& family) const {
   std::lock_guard lock(mu_);
-  return counts_;
+  auto it = counts_.find(family);
+  return it == counts_.end() ? std::map<std::pair<std::string, std::string>, int64_t>{} : it->second;
 }
 
 void Notifier::RenderMetrics(std::string* out) const {
-  *out +=
-      "# HELP slipway_notifications_total Notifications by target type and result (delivered, failed, dropped).\n"
-      "# TYPE slipway_notifications_total counter\n";
-  for (const auto& [key, count] : Counts()) {
-    *out += "slipway_notifications_total{target=\"" + key.first + "\",result=\"" + key.second + "\"} " +
-            std::to_string(count) + "\n";
+  struct Family {
+    const char* family;
+    const char* metric;
+    const char* label;
+    const char* help;
+  };
+  static const Family kFamilies[] = {
+      {"notification", "slipway_notifications_total", "target",
+       "Notifications by target type and result (delivered, failed, dropped)."},
+      {"commit_status", "slipway_commit_statuses_total", "forge",
+       "Commit statuses of previews by forge and result (delivered, failed, dropped)."},
+      {"comment", "slipway_pull_request_comments_total", "forge",
+       "Pull request comments of previews by forge and result (delivered, failed, dropped)."},
+  };
+  for (const Family& f : kFamilies) {
+    *out += std::string("# HELP ") + f.metric + " " + f.help + "\n# TYPE " + f.metric + " counter\n";
+    for (const auto& [key, count] : Counts(f.family)) {
+      *out += std::string(f.metric) + "{" + f.label + "=\"" + key.first + "\",result=\"" + key.second + "\"} " +
+              std::to_string(count) + "\n";
+    }
   }
 }
 

@@ -5,7 +5,8 @@
 //
 // Delivery never blocks or fails a run: Notifier::Send queues and returns; one
 // background thread delivers with retries and exponential backoff; what
-// cannot be delivered is logged (without secrets) and counted.
+// cannot be delivered is logged (without secrets) and counted. The same
+// Notifier carries the commit statuses and comments of previews.
 //
 // Secrets (webhook URLs given as url_file/url_env, HMAC keys, SMTP
 // passwords) are read at delivery time from their file or variable and
@@ -63,6 +64,20 @@ Result<std::string> ReadSecretRef(const SecretRef& ref, const std::string& what)
 // with one sentence (no secret in it) on failure.
 Status DeliverOnce(const NotifyTarget& target, const Notification& n, int64_t timeout_ms);
 
+// How an HTTP answer counts: 2xx is OK; 429 and 5xx are kNetwork (worth
+// another attempt); any other code is kFailed ("HTTP 401 from " + shown).
+Status HttpAnswer(long code, const std::string& shown);
+// True when another attempt may succeed: kNetwork (unreachable, reset, HTTP
+// 429 or 5xx) or kTimeout. Other errors (HTTP 4xx, a missing secret, a bad
+// URL) are final.
+bool IsRetryable(const Status& s);
+
+// The outbox of everything Slipway tells the outside world after a run:
+// notifications, and the commit statuses and comments of previews
+// (notify/forge.h). Enqueueing never blocks; one background thread delivers
+// in order of due time with the same rules for all: up to max_attempts, with
+// first_backoff_ms doubling between them, retrying only what IsRetryable
+// says; what cannot be delivered is logged and counted. Thread-safe.
 class Notifier {
  public:
   struct Options {
@@ -71,6 +86,20 @@ class Notifier {
     int64_t timeout_ms = 10'000;      // per attempt
     size_t max_queued = 1000;         // beyond: dropped (logged, counted)
   };
+  // One message to deliver, whatever it is.
+  struct Delivery {
+    std::string family;   // the metric: "notification", "commit_status" or "comment"
+    std::string target;   // its label: "slack", "teams", "github", ...
+    std::string what;     // the log's subject, no secret: "notification", "preview run 12: commit status 'success'"
+    std::string where;    // the log's parenthesis, no secret: "teams, slipway.yaml:12:5"; may be ""
+    std::string summary;  // said when dropped; may be ""
+    // Non-empty: a later delivery with the same key replaces this one while
+    // it waits (a commit status: only the newest state of a check matters,
+    // and an older one retried late must not overwrite it).
+    std::string key;
+    std::function<Status(int64_t timeout_ms)> attempt;  // called on the notifier's thread
+  };
+
   // `log` gets one line per undeliverable notification. Starts the thread.
   Notifier(Options options, std::function<void(const std::string&)> log);
   ~Notifier();  // Stop(0)
@@ -79,24 +108,28 @@ class Notifier {
 
   // Queues n for every target that wants n.event. Returns at once.
   void Send(const std::vector<NotifyTarget>& targets, const Notification& n);
+  // Queues d. Returns at once.
+  void Enqueue(Delivery d);
   // Delivers what is queued for up to grace_ms, then drops the rest (logged)
   // and joins the thread. Idempotent.
   void Stop(int64_t grace_ms);
 
-  // (target kind, result) -> count; result is "delivered", "failed" or "dropped".
-  std::map<std::pair<std::string, std::string>, int64_t> Counts() const;
-  // Appends slipway_notifications_total (Prometheus text) to *out.
+  // (target, result) -> count for one family; result is "delivered",
+  // "failed" or "dropped".
+  std::map<std::pair<std::string, std::string>, int64_t> Counts(const std::string& family = "notification") const;
+  // Appends slipway_notifications_total, slipway_commit_statuses_total and
+  // slipway_pull_request_comments_total (Prometheus text) to *out.
   void RenderMetrics(std::string* out) const;
 
  private:
   struct Job {
-    NotifyTarget target;
-    Notification n;
+    Delivery d;
     int attempts = 0;
     int64_t not_before_ms = 0;  // monotonic
   };
   void Loop();
-  void Count(const NotifyTarget& t, const std::string& result);
+  void Count(const Delivery& d, const std::string& result);
+  bool SupersededLocked(const Job& job) const;
 
   const Options options_;
   std::function<void(const std::string&)> log_;
@@ -105,7 +138,7 @@ class Notifier {
   std::deque<Job> jobs_;
   bool stopping_ = false;
   int64_t stop_deadline_ms_ = 0;
-  std::map<std::pair<std::string, std::string>, int64_t> counts_;
+  std::map<std::string, std::map<std::pair<std::string, std::string>, int64_t>> counts_;  // by family
   std::thread thread_;
 };
 

@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <functional>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "notify/forge.h"
 
@@ -72,6 +76,120 @@ TEST(NotifyTest, TargetsWantTheirEventsOnly) {
   t.events = {"failure", "drift"};
   EXPECT_TRUE(t.Wants("failure"));
   EXPECT_FALSE(t.Wants("success"));
+}
+
+TEST(NotifyTest, HttpAnswersRetryOnlyWhatMayPass) {
+  EXPECT_TRUE(HttpAnswer(201, "x").ok());
+  EXPECT_TRUE(IsRetryable(HttpAnswer(503, "x")));
+  EXPECT_TRUE(IsRetryable(HttpAnswer(500, "x")));
+  EXPECT_TRUE(IsRetryable(HttpAnswer(429, "x")));
+  EXPECT_FALSE(IsRetryable(HttpAnswer(401, "x")));
+  EXPECT_FALSE(IsRetryable(HttpAnswer(404, "x")));
+  EXPECT_EQ(HttpAnswer(422, "https://api.github.com/repos/a/b/statuses/c").message(),
+            "HTTP 422 from https://api.github.com/repos/a/b/statuses/c");
+  EXPECT_TRUE(IsRetryable(NetworkError("connection refused")));
+  EXPECT_TRUE(IsRetryable(Timeout("timed out")));
+  EXPECT_FALSE(IsRetryable(NotFound("the github token: variable X is not set")));
+}
+
+// A delivery whose attempts answer from a script, recorded.
+struct Script {
+  std::mutex mu;
+  std::vector<Status> answers;  // then OK
+  std::vector<std::string> calls;
+  Notifier::Delivery Make(const std::string& name, const std::string& key = "") {
+    Notifier::Delivery d;
+    d.family = "commit_status";
+    d.target = "github";
+    d.what = name;
+    d.where = "github";
+    d.key = key;
+    d.attempt = [this, name](int64_t) {
+      std::lock_guard lock(mu);
+      calls.push_back(name);
+      if (answers.empty()) return Status::Ok();
+      Status s = answers.front();
+      answers.erase(answers.begin());
+      return s;
+    };
+    return d;
+  }
+  std::vector<std::string> Calls() {
+    std::lock_guard lock(mu);
+    return calls;
+  }
+};
+
+bool WaitUntil(const std::function<bool()>& ready) {
+  for (int i = 0; i < 2000; ++i) {  // up to 20 s on a loaded machine
+    if (ready()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return ready();
+}
+
+Notifier::Options Fast() {
+  Notifier::Options o;
+  o.first_backoff_ms = 1;
+  return o;
+}
+
+TEST(NotifierTest, RetriesA503UntilItPassesAndCountsItDelivered) {
+  Script script;
+  script.answers = {HttpAnswer(503, "u"), HttpAnswer(503, "u")};
+  std::vector<std::string> log;
+  Notifier notifier(Fast(), [&](const std::string& line) { log.push_back(line); });
+  notifier.Enqueue(script.Make("status"));
+  ASSERT_TRUE(WaitUntil([&] { return notifier.Counts("commit_status").size() == 1; }));
+  EXPECT_EQ(script.Calls().size(), 3u);
+  EXPECT_EQ((notifier.Counts("commit_status").at({"github", "delivered"})), 1);
+  notifier.Stop(0);
+  EXPECT_TRUE(log.empty());
+  std::string metrics;
+  notifier.RenderMetrics(&metrics);
+  EXPECT_NE(metrics.find("slipway_commit_statuses_total{forge=\"github\",result=\"delivered\"} 1\n"), std::string::npos)
+      << metrics;
+}
+
+TEST(NotifierTest, GivesUpAfterFourAttemptsAndAtOnceOnA401) {
+  Script script;
+  script.answers = {NetworkError("refused"), NetworkError("refused"), NetworkError("refused"), NetworkError("refused"),
+                    HttpAnswer(401, "u")};
+  std::vector<std::string> log;
+  std::mutex log_mu;
+  Notifier notifier(Fast(), [&](const std::string& line) {
+    std::lock_guard lock(log_mu);
+    log.push_back(line);
+  });
+  notifier.Enqueue(script.Make("unreachable"));
+  ASSERT_TRUE(WaitUntil([&] { return script.Calls().size() == 4 && !notifier.Counts("commit_status").empty(); }));
+  notifier.Enqueue(script.Make("refused"));
+  ASSERT_TRUE(WaitUntil([&] {
+    auto c = notifier.Counts("commit_status");
+    return c.count({"github", "failed"}) && c.at({"github", "failed"}) == 2;
+  }));
+  notifier.Stop(0);
+  EXPECT_EQ(script.Calls().size(), 5u) << "a 401 is not retried";
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[0], "unreachable not delivered after 4 attempts (github): refused");
+  EXPECT_EQ(log[1], "refused not delivered after 1 attempt (github): HTTP 401 from u");
+}
+
+TEST(NotifierTest, ANewerDeliveryWithTheSameKeyReplacesAWaitingOne) {
+  Script script;
+  script.answers = {HttpAnswer(503, "u")};  // `pending` fails once, then waits for its retry
+  Notifier::Options o;
+  o.first_backoff_ms = 60'000;  // the retry would come far too late
+  Notifier notifier(o, nullptr);
+  notifier.Enqueue(script.Make("pending", "org/settings@abc slipway/prod"));
+  ASSERT_TRUE(WaitUntil([&] { return script.Calls().size() == 1; }));
+  notifier.Enqueue(script.Make("success", "org/settings@abc slipway/prod"));
+  ASSERT_TRUE(WaitUntil([&] { return !notifier.Counts("commit_status").empty(); }));
+  notifier.Stop(0);
+  EXPECT_EQ(script.Calls(), (std::vector<std::string>{"pending", "success"}));
+  EXPECT_EQ(notifier.Counts("commit_status"),
+            (std::map<std::pair<std::string, std::string>, int64_t>{{{"github", "delivered"}, 1}}))
+      << "the replaced one is neither retried nor dropped at shutdown";
 }
 
 TEST(ForgeTest, PreviewContextRoundTrips) {

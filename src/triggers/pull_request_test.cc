@@ -105,5 +105,41 @@ TEST(PullRequestWebhookTest, GitlabMergeRequestOpenAndUpdateWithNewCommits) {
   EXPECT_EQ(parse(body("merge", ""))->kind, WebhookKind::kIgnored);
 }
 
+TEST(PullRequestWebhookTest, ARequestFromAForkIsMarked) {
+  // GitHub and Gitea: head.repo is not base.repo.
+  std::string same = GithubBody("opened");
+  EXPECT_FALSE(Github(same)->pull_request.from_fork) << "a payload that does not say is not a fork's";
+  auto with_repos = [&](const std::string& head_repo) {
+    std::string b = GithubBody("opened");
+    auto swap = [&](const std::string& from, const std::string& to) { b.replace(b.find(from), from.size(), to); };
+    swap(R"("ref":"feature"})", R"("ref":"feature","repo":)" + head_repo + "}");
+    swap(R"("ref":"main"})", R"("ref":"main","repo":{"full_name":"acme/settings"}})");
+    return Github(b);
+  };
+  auto own = with_repos(R"({"full_name":"acme/settings"})");
+  ASSERT_TRUE(own.ok()) << own.status().ToString();
+  EXPECT_FALSE(own->pull_request.from_fork);
+  auto fork = with_repos(R"({"full_name":"mallory/settings"})");
+  ASSERT_TRUE(fork.ok()) << fork.status().ToString();
+  EXPECT_TRUE(fork->pull_request.from_fork);
+  auto deleted = with_repos("null");  // GitHub: the fork is gone
+  ASSERT_TRUE(deleted.ok()) << deleted.status().ToString();
+  EXPECT_TRUE(deleted->pull_request.from_fork);
+
+  // GitLab: source_project_id is not target_project_id.
+  auto gitlab = [](int source) {
+    std::string b = R"({"object_kind":"merge_request","object_attributes":{"iid":7,"action":"open",)"
+                    R"("source_project_id":)" +
+                    std::to_string(source) +
+                    R"(,"target_project_id":42,"source_branch":"mr","target_branch":"main","last_commit":{"id":")" +
+                    kHead + R"("}},"project":{"id":42,"git_http_url":"https://gitlab.example.com/acme/settings.git"}})";
+    return ParseWebhook(WebhookProvider::kGitlab, {{"x-gitlab-event", "Merge Request Hook"}, {"x-gitlab-token", "s"}},
+                        b, "s");
+  };
+  ASSERT_TRUE(gitlab(42).ok());
+  EXPECT_FALSE(gitlab(42)->pull_request.from_fork);
+  EXPECT_TRUE(gitlab(99)->pull_request.from_fork);
+}
+
 }  // namespace
 }  // namespace slipway

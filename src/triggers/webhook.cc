@@ -316,6 +316,19 @@ Result<WebhookEvent> ParseGithubPullRequest(const std::string& event_name, std::
   if (!pr.base_commit.empty() && !IsCommitHash(pr.base_commit)) {
     return BadRequest("field 'pull_request.base.sha' is not a commit hash");
   }
+  // A request from a fork: the head's repository is not the base's (GitHub
+  // sends head.repo null when the fork was deleted).
+  SLIPWAY_ASSIGN_OR_RETURN(const json* head_repo, h.OptionalObject("repo"));
+  SLIPWAY_ASSIGN_OR_RETURN(const json* base_repo, b.OptionalObject("repo"));
+  if (head_repo != nullptr && base_repo != nullptr) {
+    std::string head_name;
+    std::string base_name;
+    SLIPWAY_RETURN_IF_ERROR(Fields(*head_repo, "pull_request.head.repo").OptionalString("full_name", &head_name));
+    SLIPWAY_RETURN_IF_ERROR(Fields(*base_repo, "pull_request.base.repo").OptionalString("full_name", &base_name));
+    pr.from_fork = !head_name.empty() && !base_name.empty() && head_name != base_name;
+  } else if (head_repo == nullptr && base_repo != nullptr && head->contains("repo")) {
+    pr.from_fork = true;
+  }
   SLIPWAY_ASSIGN_OR_RETURN(const json* repo, f.Object("repository"));
   Fields r(*repo, "repository");
   SLIPWAY_RETURN_IF_ERROR(r.String("full_name", &pr.repo));
@@ -358,6 +371,11 @@ Result<WebhookEvent> ParseGitlabMergeRequest(const std::string& event_name, std:
   SLIPWAY_RETURN_IF_ERROR(a.OptionalString("title", &pr.title));
   SLIPWAY_RETURN_IF_ERROR(a.String("source_branch", &pr.head_branch));
   SLIPWAY_RETURN_IF_ERROR(a.String("target_branch", &pr.base_branch));
+  int64_t source_project = -1;
+  int64_t target_project = -1;
+  SLIPWAY_RETURN_IF_ERROR(a.OptionalCount("source_project_id", &source_project));
+  SLIPWAY_RETURN_IF_ERROR(a.OptionalCount("target_project_id", &target_project));
+  pr.from_fork = source_project >= 0 && target_project >= 0 && source_project != target_project;
   SLIPWAY_ASSIGN_OR_RETURN(const json* last, a.Object("last_commit"));
   SLIPWAY_RETURN_IF_ERROR(Fields(*last, "object_attributes.last_commit").String("id", &pr.head_commit));
   if (!IsCommitHash(pr.head_commit)) return BadRequest("field 'object_attributes.last_commit.id' is not a commit hash");

@@ -45,6 +45,11 @@ struct PullRequestInfo {
   std::string base_commit;  // "" when the payload has none (GitLab)
   std::string repo;         // "owner/name" (GitHub, Gitea); GitLab: the numeric project id
   std::string title;
+  // The payload says the head lives in another repository (GitHub/Gitea
+  // head.repo != base.repo, GitLab source_project_id != target_project_id).
+  // Payloads that do not say leave it false; the daemon also treats a head
+  // found only under the request's ref as a fork's (doc/previews.md).
+  bool from_fork = false;
 };
 
 struct WebhookEvent {

@@ -31,19 +31,28 @@ using testing::ReadTextFile;
 using testing::Sh;
 using testing::WriteTextFile;
 
-// Records every POST it receives; answers 201 (like the forges) or `fail_status`.
+// Records every POST it receives; answers 201 (like the forges) or
+// `fail_status`, or a scripted answer to the next requests of a path prefix.
 class Receiver {
  public:
   struct Request {
     std::string path;
     httplib::Headers headers;
     std::string body;
+    int answered = 0;  // the status it got
   };
   Receiver() {
     server_.Post(R"(/.*)", [this](const httplib::Request& req, httplib::Response& res) {
       std::lock_guard lock(mu_);
-      requests_.push_back({req.path, req.headers, req.body});
       res.status = fail_status_ > 0 ? fail_status_ : 201;
+      for (auto& [prefix, answers] : scripted_) {
+        if (req.path.rfind(prefix, 0) == 0 && !answers.empty()) {
+          res.status = answers.front();
+          answers.erase(answers.begin());
+          break;
+        }
+      }
+      requests_.push_back({req.path, req.headers, req.body, res.status});
       res.set_content("{}", "application/json");
     });
     port_ = server_.bind_to_any_port("127.0.0.1");
@@ -66,6 +75,11 @@ class Receiver {
     std::lock_guard lock(mu_);
     fail_status_ = status;
   }
+  // The next requests under path_prefix get these answers, in order.
+  void AnswerNext(const std::string& path_prefix, std::vector<int> answers) {
+    std::lock_guard lock(mu_);
+    scripted_.emplace_back(path_prefix, std::move(answers));
+  }
 
  private:
   httplib::Server server_;
@@ -74,6 +88,7 @@ class Receiver {
   std::mutex mu_;
   std::vector<Request> requests_;
   int fail_status_ = 0;
+  std::vector<std::pair<std::string, std::vector<int>>> scripted_;
 };
 
 // A code base with the make contract and `make diff`: lint fails when the
@@ -126,23 +141,24 @@ class TrustTellE2E : public ::testing::Test {
   }
 
   std::string Config(const std::string& alpha_extra = "", const std::string& top_extra = "",
-                     const std::string& alpha_deploy = "make deploy") {
-    std::string server =
-        "  public_url: http://slipway.example/\n"
-        "  webhooks:\n"
-        "    github: { secret_file: secrets/hook }\n"
-        "    gitlab: { secret_file: secrets/hook }\n"
-        "    gitea: { secret_file: secrets/hook }\n"
-        "  forges:\n"
-        "    github: { api_url: " +
-        rx_.Url("/github") +
-        ", token_file: secrets/forge-token, comment: true }\n"
-        "    gitlab: { api_url: " +
-        rx_.Url("/gitlab/api/v4") +
-        ", token_file: secrets/forge-token }\n"
-        "    gitea: { api_url: " +
-        rx_.Url("/gitea/api/v1") + ", token_env: SLIPWAY_TEST_FORGE_TOKEN }\n";
-    std::string envs = w_.Env("alpha", "      push: { poll: 0 }\n", {{"deploy", alpha_deploy}}) + alpha_extra +
+                     const std::string& alpha_deploy = "make deploy", const std::string& server_extra = "",
+                     const std::string& alpha_triggers = "      push: { poll: 0 }\n") {
+    std::string server = server_extra +
+                         "  public_url: http://slipway.example/\n"
+                         "  webhooks:\n"
+                         "    github: { secret_file: secrets/hook }\n"
+                         "    gitlab: { secret_file: secrets/hook }\n"
+                         "    gitea: { secret_file: secrets/hook }\n"
+                         "  forges:\n"
+                         "    github: { api_url: " +
+                         rx_.Url("/github") +
+                         ", token_file: secrets/forge-token, comment: true }\n"
+                         "    gitlab: { api_url: " +
+                         rx_.Url("/gitlab/api/v4") +
+                         ", token_file: secrets/forge-token }\n"
+                         "    gitea: { api_url: " +
+                         rx_.Url("/gitea/api/v1") + ", token_env: SLIPWAY_TEST_FORGE_TOKEN }\n";
+    std::string envs = w_.Env("alpha", alpha_triggers, {{"deploy", alpha_deploy}}) + alpha_extra +
                        w_.Env("beta", "      push: { poll: 0 }\n", {{"deploy", "make deploy"}});
     return w_.WriteConfig(envs, server, top_extra);
   }
@@ -493,6 +509,248 @@ TEST_F(TrustTellE2E, AnUndeliverableNotificationIsCountedAndNeverFailsTheRun) {
       << api.Get("/metrics")->body;
   EXPECT_EQ(rx_.Got("/teams").size(), 4u);
   EXPECT_NE(serve.Log().find("notification not delivered after 4 attempts"), std::string::npos);
+}
+
+TEST_F(TrustTellE2E, ACommitStatusAnswered503TwiceIsRetriedAndArrivesWithTheRunsState) {
+  std::string cfg = Config();
+  Api api(w_.port_, w_.Token("viewer", "watcher"));
+  Serve serve(w_.tmp_.path(), cfg, {}, {"SLIPWAY_TEST_FORGE_TOKEN=forge-token-123"});
+  ASSERT_TRUE(WaitFor([&] { return api.Healthy(); }, 15000)) << serve.Log();
+
+  std::string head = Branch("pr-3", {{"environments/beta/changes.txt", "+ bucket logs-beta\n"}});
+  std::string statuses = "/github/repos/org/settings/statuses/" + head;
+  rx_.AnswerNext(statuses, {503, 503});  // the forge has a bad minute
+  std::string body = GithubPullRequest(w_, 3, head, "pr-3");
+  auto r = Hook(w_.port_, "/hooks/github",
+                {{"X-GitHub-Event", "pull_request"},
+                 {"X-GitHub-Delivery", "pr-3-a"},
+                 {"X-Hub-Signature-256", "sha256=" + HmacSha256Hex("hook-secret", body)}},
+                body);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 202) << r->body;
+  ASSERT_TRUE(WaitFor([&] { return Previews(api, "beta").size() == 1; }, 30000)) << serve.Log();
+  int64_t id = Previews(api, "beta")[0]["id"].get<int64_t>();
+  EXPECT_EQ(api.WaitFinal(id, 60000), "succeeded") << serve.Log();
+
+  // The status the forge finally accepted is the run's result, for its head.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::vector<Receiver::Request> got = rx_.Got(statuses);
+        return !got.empty() && got.back().answered == 201 && Body(got.back())["state"] == "success";
+      },
+      30000))
+      << serve.Log();
+  std::vector<Receiver::Request> got = rx_.Got(statuses);
+  ASSERT_GE(got.size(), 3u);
+  EXPECT_EQ(got[0].answered, 503);
+  EXPECT_EQ(got[1].answered, 503);
+  EXPECT_EQ(Body(got[0])["state"], "pending");
+  EXPECT_EQ(Body(got.back())["target_url"], "http://slipway.example/#/run/" + std::to_string(id));
+  EXPECT_EQ(Body(got.back())["context"], "slipway/beta");
+  std::string metrics = api.Get("/metrics")->body;
+  EXPECT_NE(metrics.find("slipway_commit_statuses_total{forge=\"github\",result=\"delivered\"}"), std::string::npos)
+      << metrics;
+  EXPECT_EQ(metrics.find("slipway_commit_statuses_total{forge=\"github\",result=\"failed\"}"), std::string::npos)
+      << metrics;
+}
+
+TEST_F(TrustTellE2E, ACommitStatusRefusedWith401IsNotRetriedAndIsCounted) {
+  std::string cfg = Config();
+  Api api(w_.port_, w_.Token("viewer", "watcher"));
+  Serve serve(w_.tmp_.path(), cfg, {}, {"SLIPWAY_TEST_FORGE_TOKEN=forge-token-123"});
+  ASSERT_TRUE(WaitFor([&] { return api.Healthy(); }, 15000)) << serve.Log();
+  std::string head = Branch("pr-4", {{"environments/beta/changes.txt", "+ bucket logs-beta\n"}});
+  std::string statuses = "/github/repos/org/settings/statuses/" + head;
+  rx_.AnswerNext(statuses, {401, 401});  // a revoked token: both statuses refused
+  std::string body = GithubPullRequest(w_, 4, head, "pr-4");
+  auto r = Hook(w_.port_, "/hooks/github",
+                {{"X-GitHub-Event", "pull_request"},
+                 {"X-GitHub-Delivery", "pr-4-a"},
+                 {"X-Hub-Signature-256", "sha256=" + HmacSha256Hex("hook-secret", body)}},
+                body);
+  ASSERT_TRUE(r);
+  ASSERT_TRUE(WaitFor([&] { return Previews(api, "beta").size() == 1; }, 30000)) << serve.Log();
+  EXPECT_EQ(api.WaitFinal(Previews(api, "beta")[0]["id"].get<int64_t>(), 60000), "succeeded");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return api.Get("/metrics")->body.find("slipway_commit_statuses_total{forge=\"github\",result=\"failed\"} 2") !=
+               std::string::npos;
+      },
+      30000))
+      << api.Get("/metrics")->body;
+  EXPECT_EQ(rx_.Got(statuses).size(), 2u) << "a 401 is not retried";
+  EXPECT_NE(serve.Log().find("commit status 'success' not delivered after 1 attempt (github): "), std::string::npos)
+      << serve.Log();
+  EXPECT_EQ(serve.Log().find("forge-token-123"), std::string::npos);
+}
+
+TEST_F(TrustTellE2E, ADriftCheckMissedWhileDownRunsOnceAtStartWithCatchUp) {
+  std::string cfg = w_.WriteConfig(
+      w_.Env("alpha", "      push: { poll: 0 }\n      verify: \"0 6 * * *\"\n      catch_up: true\n",
+             {{"deploy", "make deploy"}}) +
+      w_.Env("beta", "      push: { poll: 0 }\n      verify: \"0 6 * * *\"\n", {{"deploy", "make deploy"}}));
+  Api api(w_.port_, w_.Token("operator", "ops"));
+  auto drift_runs = [&](const std::string& env) {
+    std::vector<json> out;
+    for (const json& r : api.Runs(env)) {
+      if (r["kind"] == "drift") out.push_back(r);
+    }
+    return out;
+  };
+  auto final_status = [&](const httplib::Result& r) -> std::string {
+    if (!r || r->status != 202) return "refused: " + (r ? r->body : std::string("no answer"));
+    return api.WaitFinal(json::parse(r->body)["run_id"].get<int64_t>(), 60000);
+  };
+  {
+    Serve serve(w_.tmp_.path(), cfg);
+    ASSERT_TRUE(WaitFor([&] { return api.Healthy(); }, 15000)) << serve.Log();
+    for (const char* env : {"alpha", "beta"}) {
+      ASSERT_EQ(final_status(api.Post(std::string("/api/v1/environments/") + env + "/trigger")), "succeeded")
+          << serve.Log();
+      ASSERT_EQ(final_status(api.Post(std::string("/api/v1/environments/") + env + "/drift-check")), "succeeded")
+          << serve.Log();
+    }
+    serve.Signal(SIGTERM);
+    ASSERT_EQ(serve.Wait(20000), 0) << serve.Log();
+  }
+  // Pretend the engine was down for two days: 06:00 passed at least once
+  // since the last check.
+  auto r = slipway::testing::Run({"sqlite3", w_.tmp_.Sub("state/slipway.db"),
+                                  "UPDATE environment_state SET drift_checked_ms = drift_checked_ms - 172800000 "
+                                  "WHERE drift_checked_ms > 0"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Serve again(w_.tmp_.path(), cfg);
+  ASSERT_TRUE(WaitFor([&] { return api.Healthy(); }, 15000)) << again.Log();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::vector<json> runs = drift_runs("alpha");
+        return runs.size() == 2 && runs[0]["status"] == "succeeded";
+      },
+      60000))
+      << again.Log();
+  json run = drift_runs("alpha")[0];
+  EXPECT_EQ(run["trigger"], "schedule");
+  EXPECT_EQ(run["actor"], "drift schedule (catch-up)");
+  EXPECT_NE(again.Log().find("'alpha': a drift check was missed while the engine was down; catching up with run " +
+                             std::to_string(run["id"].get<int64_t>())),
+            std::string::npos)
+      << again.Log();
+  // The check is recorded: the next start has nothing to catch up on.
+  json env = api.GetJson("/api/v1/environments/alpha");
+  EXPECT_EQ(env["drift_run_id"], run["id"]) << env.dump();
+  EXPECT_EQ(drift_runs("alpha").size(), 2u) << "caught up once";
+  EXPECT_EQ(drift_runs("beta").size(), 1u) << "without catch_up, a missed check is skipped";
+}
+
+// A commit of the settings that is on no branch: published only under `ref`
+// of the settings remote, as a forge keeps a fork's pull request head.
+std::string PublishUnderRef(World& w, const std::string& ref, const std::string& path, const std::string& content) {
+  Sh("git checkout -q --detach main", w.settings_->dir());
+  w.settings_->Write(path, content);
+  std::string commit = w.settings_->Commit("change from a fork");
+  Sh("git push -q " + w.tmp_.Sub("remotes/settings.git") + " HEAD:" + ref, w.settings_->dir());
+  Sh("git checkout -q main", w.settings_->dir());
+  return commit;
+}
+
+std::string ForkPullRequest(const World& w, int number, const std::string& head, bool say_fork) {
+  json body = json::parse(GithubPullRequest(w, number, head, "fork-topic"));
+  if (say_fork) {
+    body["pull_request"]["head"]["repo"] = {{"full_name", "forker/settings"}};
+    body["pull_request"]["base"]["repo"] = {{"full_name", "org/settings"}};
+  }
+  return body.dump();
+}
+
+TEST_F(TrustTellE2E, AForkPullRequestIsPreviewedFromItsPullRefOnlyWhenOptedIn) {
+  std::string head = PublishUnderRef(w_, "refs/pull/5/head", "environments/beta/changes.txt", "+ bucket from-fork\n");
+  std::string statuses = "/github/repos/org/settings/statuses/" + head;
+  std::string off = Config();
+  Api api(w_.port_, w_.Token("viewer", "watcher"));
+  auto hook = [&](const std::string& delivery, const std::string& body) {
+    auto r = Hook(w_.port_, "/hooks/github",
+                  {{"X-GitHub-Event", "pull_request"},
+                   {"X-GitHub-Delivery", delivery},
+                   {"X-Hub-Signature-256", "sha256=" + HmacSha256Hex("hook-secret", body)}},
+                  body);
+    return r ? r->status : 0;
+  };
+  {
+    // Off (the default): neither the payload's word nor a head on no branch gets previewed.
+    Serve serve(w_.tmp_.path(), off, {}, {"SLIPWAY_TEST_FORGE_TOKEN=forge-token-123"});
+    ASSERT_TRUE(WaitFor([&] { return api.Healthy(); }, 15000)) << serve.Log();
+    EXPECT_EQ(hook("fork-5-a", ForkPullRequest(w_, 5, head, true)), 202);
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          return serve.Log().find(
+                     "github pull request 5 comes from a fork: not previewed (server.preview_forks is "
+                     "off)") != std::string::npos;
+        },
+        30000))
+        << serve.Log();
+    EXPECT_EQ(hook("fork-5-b", ForkPullRequest(w_, 5, head, false)), 202);
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          return serve.Log().find("is on no branch of " + w_.SettingsUrl() +
+                                  ": a request from a fork is not previewed (server.preview_forks is off)") !=
+                 std::string::npos;
+        },
+        30000))
+        << serve.Log();
+    EXPECT_TRUE(Previews(api, "beta").empty());
+    EXPECT_TRUE(rx_.Got(statuses).empty()) << "no status for a fork's request that is not previewed";
+    serve.Signal(SIGTERM);
+    ASSERT_EQ(serve.Wait(20000), 0) << serve.Log();
+  }
+
+  // On: the head comes from refs/pull/5/head; GitLab's from refs/merge-requests/6/head.
+  std::string cfg = Config("", "", "make deploy", "  preview_forks: true\n");
+  Serve serve(w_.tmp_.path(), cfg, {}, {"SLIPWAY_TEST_FORGE_TOKEN=forge-token-123"});
+  ASSERT_TRUE(WaitFor([&] { return api.Healthy(); }, 15000)) << serve.Log();
+  EXPECT_EQ(hook("fork-5-c", ForkPullRequest(w_, 5, head, true)), 202);
+  ASSERT_TRUE(WaitFor([&] { return Previews(api, "beta").size() == 1; }, 30000)) << serve.Log();
+  int64_t id = Previews(api, "beta")[0]["id"].get<int64_t>();
+  EXPECT_EQ(api.WaitFinal(id, 60000), "succeeded") << serve.Log();
+  json run = api.Run(id);
+  EXPECT_EQ(run["settings_commit"], head);
+  std::vector<std::string> steps;
+  for (const json& s : run["steps"]) steps.push_back(s["name"]);
+  EXPECT_EQ(steps, (std::vector<std::string>{"setup", "lint", "all-tests", "diff"})) << "no deploy step";
+  EXPECT_TRUE(api.GetJson("/api/v1/environments/beta")["deployed"].is_null());
+  EXPECT_TRUE(Previews(api, "alpha").empty());
+  EXPECT_NE(serve.Log().find("github pull request 5 comes from a fork: previewing " + head.substr(0, 12) +
+                             " from refs/pull/5/head"),
+            std::string::npos)
+      << serve.Log();
+  ASSERT_TRUE(WaitFor([&] { return rx_.Got(statuses).size() == 2; }, 15000)) << serve.Log();
+  EXPECT_EQ(Body(rx_.Got(statuses)[0])["state"], "pending");
+  EXPECT_EQ(Body(rx_.Got(statuses)[1])["state"], "success");
+  ASSERT_TRUE(WaitFor([&] { return rx_.Got("/github/repos/org/settings/issues/5/comments").size() == 1; }, 15000));
+  EXPECT_NE(Body(rx_.Got("/github/repos/org/settings/issues/5/comments")[0])["body"].get<std::string>().find(
+                "+ bucket from-fork"),
+            std::string::npos);
+
+  std::string mr_head =
+      PublishUnderRef(w_, "refs/merge-requests/6/head", "environments/alpha/extra.yaml", "from: a fork\n");
+  json gl = {{"object_kind", "merge_request"},
+             {"object_attributes",
+              {{"iid", 6},
+               {"action", "open"},
+               {"source_branch", "topic"},
+               {"target_branch", "main"},
+               {"source_project_id", 99},
+               {"target_project_id", 42},
+               {"last_commit", {{"id", mr_head}}}}},
+             {"project", {{"id", 42}, {"git_http_url", w_.SettingsUrl()}}}};
+  auto r = Hook(w_.port_, "/hooks/gitlab",
+                {{"X-Gitlab-Event", "Merge Request Hook"}, {"X-Gitlab-Token", "hook-secret"}}, gl.dump());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 202) << r->body;
+  std::string gl_path = "/gitlab/api/v4/projects/42/statuses/" + mr_head;
+  ASSERT_TRUE(WaitFor([&] { return rx_.Got(gl_path).size() == 2; }, 60000)) << serve.Log();
+  EXPECT_EQ(Body(rx_.Got(gl_path)[1])["state"], "success");
+  ASSERT_EQ(Previews(api, "alpha").size(), 1u);
+  EXPECT_EQ(Previews(api, "alpha")[0]["settings_commit"], mr_head);
 }
 
 }  // namespace
