@@ -76,6 +76,8 @@ describe('dashboard', { timeout: 240000 }, () => {
         ['test', 'grep -qx 1.0.0 VERSION || { echo "tests fail on $(cat VERSION)"; exit 1; }'],
         ['deploy', 'echo "deployed $(cat VERSION)"'],
       ]) +
+      // Its drift check (doc/drift.md) finds the live state changed by hand.
+      `    preview:\n${steps([['diff', 'echo "[~] bucket logs: versioning Enabled -> Suspended"']])}` +
       env('batch', '', [['work', 'echo started; sleep 60; echo never']]) +
       env('chatty', '', [['talk', 'for i in $(seq 1 200); do echo "line $i"; done; sleep 3; for i in $(seq 201 260); do echo "line $i"; done']]));
     operator = createToken(config, 'operator', 'olivia');
@@ -249,6 +251,32 @@ describe('dashboard', { timeout: 240000 }, () => {
     await page.locator('.runs .badge').filter({ hasText: 'failed' }).first().waitFor();
     assert.equal(await page.locator('.chart rect').count(), 2);
     await shot(page, 'environment');
+    assert.deepEqual(dialogs, []);
+    await page.close();
+  });
+
+  it('shows drift on the environment page: the badge and the last check with its run', async () => {
+    const page = await openPage();
+    await signIn(page, viewer);
+    await page.goto(`${server.base}/#/env/production`);
+    await page.locator('.runs tbody tr').first().waitFor();
+    assert.equal(await page.locator('h1 .badge').filter({ hasText: 'Drifted' }).count(), 0);
+    assert.equal((await page.locator('dd.drift').textContent()).trim(), 'never');
+    const check = await api('/api/v1/environments/production/drift-check', { method: 'POST', body: {} });
+    const badge = page.locator('h1 .badge').filter({ hasText: 'Drifted' });
+    await badge.waitFor({ timeout: 60000 });
+    assert.equal(await badge.getAttribute('title'), 'make diff printed 1 line');
+    const last = page.locator('dd.drift');
+    assert.match(await last.textContent(), /Drifted: make diff printed 1 line/);
+    assert.ok(await last.locator('time').count() === 1, 'the check has its time');
+    const link = last.getByRole('link', { name: `run #${check.run_id}` });
+    assert.equal(await link.getAttribute('href'), `#/run/${check.run_id}`);
+    // Like the overview.
+    await page.goto(`${server.base}/#/`);
+    await page.locator('tr[data-env="production"] .badge').filter({ hasText: 'Drifted' }).waitFor();
+    await page.goto(`${server.base}/#/env/production`);
+    await page.locator('dd.drift a').click();
+    await page.waitForURL(new RegExp(`#/run/${check.run_id}$`));
     assert.deepEqual(dialogs, []);
     await page.close();
   });

@@ -41,6 +41,16 @@ function history(runs) {
       h('td', { 'data-label': 'Duration' }, runDuration(r)))))));
 }
 
+// The last drift check (doc/drift.md): when, what it found, its run.
+function driftCheck(env) {
+  if (!env.drift_checked_ms) return h('span', { class: 'muted' }, 'never');
+  const found = env.drift === 'Drifted'
+    ? h('span', { class: 'bad' }, `Drifted: ${env.drift_reason || 'see the run'}`)
+    : h('span', {}, 'no drift');
+  return [time(env.drift_checked_ms), ' · ', found,
+    env.drift_run_id ? [' · ', h('a', { href: `#/run/${env.drift_run_id}` }, `run #${env.drift_run_id}`)] : null];
+}
+
 function changes(c) {
   const out = [];
   const pin = c.pin;
@@ -100,12 +110,14 @@ export function environment(main, name) {
     const d = env.deployed;
     head.replaceChildren(
       h('h1', {}, name, ' ', badge(env.sync, env.sync.toLowerCase()),
-        env.held_run_id ? badge(`held at run ${env.held_run_id}`, 'held') : env.paused ? badge('paused', 'paused') : null),
+        env.held_run_id ? badge(`held at run ${env.held_run_id}`, 'held') : env.paused ? badge('paused', 'paused') : null,
+        env.drift === 'Drifted' ? h('span', { class: 'badge b-drifted', title: env.drift_reason || '' }, 'Drifted') : null),
       h('p', { class: 'muted' }, env.sync_reason || ''),
       h('dl', { class: 'facts' },
         h('dt', {}, 'State'), h('dd', {}, env.state),
         h('dt', {}, 'Deployed'), h('dd', {}, d ? [h('span', { class: 'ref' }, d.code_ref), ' ', h('code', {}, short(d.code_commit)), ' · settings ', h('code', {}, short(d.settings_commit)), ' · ', time(d.deployed_ms), ' · ', h('a', { href: `#/run/${d.run_id}` }, `run #${d.run_id}`)] : 'never'),
         h('dt', {}, 'Desired'), h('dd', {}, env.desired ? [h('span', { class: 'ref' }, env.desired.code_ref), ' ', h('code', {}, short(env.desired.code_commit)), ' · settings ', h('code', {}, short(env.desired.settings_commit))] : 'not checked yet'),
+        h('dt', {}, 'Last drift check'), h('dd', { class: 'drift' }, driftCheck(env)),
         h('dt', {}, 'Next scheduled'), h('dd', {}, env.triggers.next_schedule_ms ? time(env.triggers.next_schedule_ms) : '—'),
         env.triggers.error ? [h('dt', {}, 'Trigger error'), h('dd', { class: 'bad' }, env.triggers.error)] : null),
       actions);
