@@ -369,6 +369,11 @@ int LogsCommand(int argc, char** argv) {
     }
     id = *newest;
   }
+  // A log deleted by log_retention_days: one sentence instead of a file error.
+  if (Result<RunRecord> run = (*store)->GetRun(id); run.ok() && run->log_pruned_ms != 0) {
+    PrintError(PrunedLogMessage(*run, config->log_retention_days));
+    return kExitFailed;
+  }
   Result<RunStatus> final_status = CopyRunLog(**store, id, follow, stdout);
   if (!final_status.ok()) {
     PrintError(final_status.status().message());

@@ -139,6 +139,7 @@ Status Daemon::Start() {
   inbox_ = std::thread([this] { InboxLoop(); });
   scheduler_ = std::thread([this] { ScheduleLoop(); });
   sync_checker_ = std::thread([this] { SyncLoop(); });
+  pruner_ = std::thread([this] { PruneLoop(); });  // log_retention_days (retention.cc)
   StartTrust();
   return Status::Ok();
 }
@@ -162,7 +163,7 @@ void Daemon::Shutdown() {
     idle_cv_.wait(lock, [&] { return running_.empty(); });
   }
   lock.unlock();
-  for (std::thread* t : {&dispatcher_, &poller_, &inbox_, &scheduler_, &sync_checker_}) {
+  for (std::thread* t : {&dispatcher_, &poller_, &inbox_, &scheduler_, &sync_checker_, &pruner_}) {
     if (t->joinable()) t->join();
   }
   if (options_.fleet) FleetStop();
@@ -265,6 +266,13 @@ void Daemon::Execute(RunRecord run, std::shared_ptr<const Config> config, std::s
   // Fleet mode: the run's records wait out a database outage (up to 10
   // minutes) instead of failing the run (doc/fleet.md).
   RetryingStore retrying(*store_, options_.fleet ? 10 * 60'000 : 0);
+  // Fleet mode: the log's last bytes are stored before the run reads as
+  // final, so a follower on another node sees the whole log (fleet.cc).
+  if (options_.fleet) {
+    retrying.SetBeforeFinish([this](const RunRecord& r) {
+      if (!r.log_path.empty()) (void)ShipLog(r.id, r.log_path);
+    });
+  }
   Pipeline pipeline(*config, options_.fleet ? static_cast<Store&>(retrying) : *store_);
   Result<RunRecord> result = pipeline.Run(*env, options);
   RunStatus status = RunStatus::kFailed;
@@ -377,6 +385,17 @@ Status Daemon::Cancel(int64_t run_id, const std::string& actor) {
     return Status::Ok();
   }
   SLIPWAY_ASSIGN_OR_RETURN(RunRecord run, store_->GetRun(run_id));
+  if (run.status == RunStatus::kRunning && options_.fleet) {
+    // Another node runs it: record the request; that node cancels within
+    // about a heartbeat (fleet.cc, CancelRequested).
+    SLIPWAY_ASSIGN_OR_RETURN(bool asked, store_->RequestCancel(run_id, actor, NowMs()));
+    if (asked) {
+      LogEvent("run " + std::to_string(run_id) + " cancel requested by " + (actor.empty() ? "someone" : actor) +
+               "; the node running it cancels it");
+      return Status::Ok();
+    }
+    SLIPWAY_ASSIGN_OR_RETURN(run, store_->GetRun(run_id));  // it finished meanwhile
+  }
   if (run.status == RunStatus::kRunning) {
     return Failed("run " + std::to_string(run_id) + " is running in another process; cancel it there");
   }

@@ -181,8 +181,10 @@ class Daemon {
   // it is accepted. NotFound for an unknown environment.
   Result<TriggerResult> Trigger(const TriggerRequest& request);
   // Cancels a queued run (at once) or a running one (its steps get SIGTERM,
-  // then SIGKILL after the grace). NotFound for an unknown run; kFailed when
-  // it is already finished.
+  // then SIGKILL after the grace). In a fleet, a run running on another node
+  // gets a cancel request in the database, which that node acts on within
+  // about one heartbeat (OK at once). NotFound for an unknown run; kFailed
+  // when it is already finished.
   Status Cancel(int64_t run_id, const std::string& actor);
   // Re-deploys the exact settings and code commits of an earlier succeeded
   // run of env — `to_run_id`, or when 0 the newest succeeded run before the
@@ -277,12 +279,29 @@ class Daemon {
   // Schedules (schedule.cc).
   void ScheduleLoop();
 
+  // Log retention (retention.cc; config log_retention_days): at start-up,
+  // then hourly, on every node.
+  void PruneLoop();
+  void PruneLogsOnce();
+
   // Fleet mode (fleet.cc; doc/fleet.md).
   Status FleetStart();  // registers the node, starts fleet_
   void FleetStop();     // after the runs ended: joins fleet_, unregisters
   void FleetLoop();
   void FleetTick(int64_t now);
   void ShipLogs();
+  // Copies the new bytes of one run's log file into the database; false
+  // when the store refused (the next call resumes at the same offset).
+  // Called by the fleet thread, and by a run's thread just before the run
+  // is marked final (RetryingStore::SetBeforeFinish).
+  struct ShippedLog {
+    std::string path;
+    int64_t offset = 0;  // bytes stored in the database
+  };
+  bool ShipLog(int64_t run_id, const std::string& log_path);
+  bool ShipLogLocked(int64_t run_id, ShippedLog& log);  // ship_mu_ held
+  // Runs of this node whose cancel was asked for through another node.
+  void CancelRequested();
   void StartClaimedLocked(RunRecord run, const std::shared_ptr<const Config>& config);
   void StartFleetRunsLocked(const std::shared_ptr<const Config>& config, int max_parallel);
   // True when this node may fire env's schedule occurrence `slot_ms`:
@@ -351,12 +370,15 @@ class Daemon {
   PollPlanner planner_;                           // guarded by mu_
   std::atomic<int64_t> ls_remote_calls_{0};
 
-  std::thread dispatcher_, poller_, inbox_, scheduler_, sync_checker_;
+  std::thread dispatcher_, poller_, inbox_, scheduler_, sync_checker_, pruner_;
 
   // Fleet mode.
-  std::string node_id_;                 // set by FleetStart, then constant
-  std::set<std::string> leased_;        // environments whose triggers this node owns; guarded by mu_
-  std::map<int64_t, int64_t> shipped_;  // run id -> log bytes stored in the database (fleet_ only)
+  std::string node_id_;           // set by FleetStart, then constant
+  std::set<std::string> leased_;  // environments whose triggers this node owns; guarded by mu_
+  // Log shipping (fleet mode): run id -> log bytes stored in the database;
+  // the fleet thread and a finishing run's thread both ship, under ship_mu_.
+  std::mutex ship_mu_;
+  std::map<int64_t, ShippedLog> shipped_;  // by run id; guarded by ship_mu_
   std::atomic<int64_t> store_failures_{0};
   std::atomic<int64_t> store_down_since_ms_{0};  // 0: the last store call of the fleet loop worked
   std::atomic<int64_t> takeovers_{0};

@@ -10,8 +10,13 @@
 // * Triggers: polling of an environment is owned by the holder of the lease
 //   "triggers:ENV" (a fair share per node, failing over within one TTL); a
 //   schedule occurrence fires on the first node that claims its slot.
-// * Logs: the fleet thread copies each running run's log file into the
-//   database, so that any node can serve it.
+// * Logs: the fleet thread copies each running run's new log bytes into the
+//   database every kShipLogsMs, and a run's thread stores the last ones
+//   before the run is marked final, so that any node can serve (and follow)
+//   the whole log.
+// * Cancel through any node: the API node records a request
+//   (Store::RequestCancel); the node running the run sees it at its next
+//   heartbeat and cancels as usual.
 // * Outages: every database call of the fleet thread and the dispatcher is
 //   retried with a backoff; nothing is acknowledged before it is stored.
 #include <fcntl.h>
@@ -37,6 +42,8 @@ constexpr int64_t kKeepScheduleSlotsMs = 7 * 24 * 3600'000LL;
 // Log bytes copied into the database per call.
 constexpr size_t kLogChunkBytes = 256 * 1024;
 constexpr int64_t kMaxBackoffMs = 5'000;
+// While a run writes output, its new bytes reach the database this often.
+constexpr int64_t kShipLogsMs = 250;
 
 std::string LeaseName(const std::string& environment) { return "triggers:" + environment; }
 
@@ -92,20 +99,26 @@ void Daemon::FleetStop() {
 
 void Daemon::FleetLoop() {
   std::unique_lock lock(mu_);
+  int64_t next_tick_ms = 0;  // monotonic
   // Heartbeats go on while runs drain during a shutdown: the node is alive.
   while (!(stopping_ && running_.empty())) {
     lock.unlock();
-    int64_t now = NowMs();
-    FleetTick(now);
-    int64_t wait_ms = options_.heartbeat_ms;
-    if (int64_t down = store_down_since_ms_.load(); down != 0) {
-      // Back off while the database is away: 2x per failure, at most 5 s.
-      int64_t failures = std::min<int64_t>(store_failures_.load(), 6);
-      wait_ms = std::min<int64_t>(kMaxBackoffMs, options_.heartbeat_ms << std::max<int64_t>(0, failures - 1));
-      wait_ms = std::max<int64_t>(wait_ms, options_.heartbeat_ms);
+    if (MonotonicMs() >= next_tick_ms) {
+      FleetTick(NowMs());
+      int64_t wait_ms = options_.heartbeat_ms;
+      if (int64_t down = store_down_since_ms_.load(); down != 0) {
+        // Back off while the database is away: 2x per failure, at most 5 s.
+        int64_t failures = std::min<int64_t>(store_failures_.load(), 6);
+        wait_ms = std::min<int64_t>(kMaxBackoffMs, options_.heartbeat_ms << std::max<int64_t>(0, failures - 1));
+        wait_ms = std::max<int64_t>(wait_ms, options_.heartbeat_ms);
+      }
+      next_tick_ms = MonotonicMs() + wait_ms;
+    } else if (store_down_since_ms_.load() == 0) {
+      ShipLogs();  // between heartbeats: followers on other nodes lag at most this much
     }
     lock.lock();
-    trigger_cv_.wait_for(lock, std::chrono::milliseconds(wait_ms), [&] { return stopping_ && running_.empty(); });
+    int64_t sleep_ms = std::clamp<int64_t>(next_tick_ms - MonotonicMs(), 1, kShipLogsMs);
+    trigger_cv_.wait_for(lock, std::chrono::milliseconds(sleep_ms), [&] { return stopping_ && running_.empty(); });
   }
 }
 
@@ -179,6 +192,8 @@ void Daemon::FleetTick(int64_t now) {
     }
   }
 
+  CancelRequested();
+
   if (now >= reap_not_before_ms) {
     Result<ReapResult> reaped = store_->ReapLostNodes(now, options_.node_ttl_ms);
     if (!reaped.ok()) return failed("reap lost nodes", reaped.status());
@@ -240,41 +255,76 @@ void Daemon::FleetTick(int64_t now) {
   ShipLogs();
 }
 
-void Daemon::ShipLogs() {
-  std::set<int64_t> ids;
+void Daemon::CancelRequested() {
   {
     std::lock_guard lock(mu_);
-    for (const auto& [env, active] : running_) ids.insert(active.run_id);
+    if (running_.empty()) return;
   }
-  // Runs that ended since the last call get their last bytes, then are dropped.
-  for (const auto& [id, offset] : shipped_) ids.insert(id);
+  // A failure is left to the heartbeat's outage reporting; the next tick asks again.
+  Result<std::vector<RunRecord>> asked = store_->CancelRequests(node_id_);
+  if (!asked.ok()) return;
+  std::lock_guard lock(mu_);
+  for (const RunRecord& run : *asked) {
+    auto it = running_ids_.find(run.id);
+    if (it == running_ids_.end()) continue;  // it just finished
+    auto active = running_.find(it->second);
+    if (active == running_.end() || active->second.run_id != run.id || active->second.cancel->cancelled()) continue;
+    active->second.cancel->Cancel();
+    LogEvent("run " + std::to_string(run.id) + " cancelled by " +
+             (run.cancel_requested_by.empty() ? "someone" : run.cancel_requested_by) + " through another node");
+  }
+}
+
+void Daemon::ShipLogs() {
   std::set<int64_t> running;
   {
     std::lock_guard lock(mu_);
     for (const auto& [env, active] : running_) running.insert(active.run_id);
   }
-  for (int64_t id : ids) {
-    Result<RunRecord> run = store_->GetRun(id);
-    if (!run.ok()) {
-      if (run.status().code() == StatusCode::kNotFound) shipped_.erase(id);
+  std::lock_guard ship(ship_mu_);
+  for (int64_t id : running) {
+    ShippedLog& log = shipped_[id];
+    if (log.path.empty()) {
+      // Set once the run has opened its log (the pipeline records it).
+      Result<RunRecord> run = store_->GetRun(id);
+      if (!run.ok() || run->log_path.empty()) continue;
+      log.path = run->log_path;
+    }
+    if (!ShipLogLocked(id, log)) return;  // the store is away: the next call resumes
+  }
+  // Runs that ended since the last call: their last bytes (normally stored
+  // already, before the run was marked final), then they are forgotten.
+  for (auto it = shipped_.begin(); it != shipped_.end();) {
+    if (running.count(it->first) > 0) {
+      ++it;
       continue;
     }
-    int64_t& offset = shipped_[id];
-    if (!run->log_path.empty()) {
-      UniqueFd fd(::open(run->log_path.c_str(), O_RDONLY | O_CLOEXEC));
-      std::string buf(kLogChunkBytes, '\0');
-      while (fd.valid()) {
-        ssize_t n = ::pread(fd.get(), buf.data(), buf.size(), offset);
-        if (n <= 0) break;
-        Status appended = store_->AppendLog(id, offset, buf.substr(0, static_cast<size_t>(n)));
-        if (!appended.ok()) {
-          LogEvent("fleet: cannot store the log of run " + std::to_string(id) + ": " + appended.message());
-          return;  // next tick resumes at the same offset
-        }
-        offset += n;
-      }
+    if (!it->second.path.empty() && !ShipLogLocked(it->first, it->second)) return;
+    it = shipped_.erase(it);
+  }
+}
+
+bool Daemon::ShipLog(int64_t run_id, const std::string& log_path) {
+  std::lock_guard ship(ship_mu_);
+  ShippedLog& log = shipped_[run_id];
+  if (log.path.empty()) log.path = log_path;
+  return ShipLogLocked(run_id, log);
+}
+
+bool Daemon::ShipLogLocked(int64_t run_id, ShippedLog& log) {
+  UniqueFd fd(::open(log.path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return true;  // not written yet (or deleted): nothing to store
+  std::string buf(kLogChunkBytes, '\0');
+  for (;;) {
+    ssize_t n = ::pread(fd.get(), buf.data(), buf.size(), log.offset);
+    if (n <= 0) return true;
+    Status appended = store_->AppendLog(run_id, log.offset, buf.substr(0, static_cast<size_t>(n)));
+    if (!appended.ok()) {
+      if (appended.code() == StatusCode::kNotFound) return true;  // the run is gone
+      LogEvent("fleet: cannot store the log of run " + std::to_string(run_id) + ": " + appended.message());
+      return false;
     }
-    if (running.count(id) == 0 && IsFinal(run->status)) shipped_.erase(id);
+    log.offset += n;
   }
 }
 

@@ -60,14 +60,24 @@ void Daemon::ScheduleLoop() {
     if (!seen.insert(e.environment).second) continue;
     Result<EnvironmentState> state = store_->GetEnvironmentState(e.environment);
     if (!state.ok()) continue;
-    bool missed = false;
+    bool missed = false, catch_up = false;
+    int64_t missed_slot = CronSchedule::kNever;  // the first occurrence missed
     for (const Entry& other : entries) {
+      if (other.environment == e.environment && other.catch_up) catch_up = true;
       if (other.environment == e.environment && other.catch_up &&
           other.cron.MissedSince(state->schedule_ms, start, other.tz)) {
         missed = true;
+        missed_slot = std::min(missed_slot, other.cron.Next(state->schedule_ms, other.tz));
       }
     }
-    if (missed) {
+    // A fleet catches up once: nodes starting together read the same
+    // schedule_ms, so they claim the same slot, which is also the slot a
+    // live node claims when it fires that occurrence normally.
+    if (missed && !ClaimScheduleSlot(e.environment, missed_slot)) {
+      LogEvent("'" + e.environment + "': a missed schedule was caught up (or fired) by another node");
+    } else if (catch_up && !missed && state->schedule_ms > 0) {
+      LogEvent("'" + e.environment + "': no schedule occurrence to catch up on");
+    } else if (missed) {
       TriggerRequest request;
       request.environment = e.environment;
       request.trigger = "schedule";

@@ -122,6 +122,9 @@ void SendError(httplib::Response& res, int status, const std::string& message) {
     case 409:
       code = "conflict";
       break;
+    case 410:
+      code = "gone";  // a log deleted by log_retention_days
+      break;
     case 411:
       code = "length_required";
       break;
@@ -130,6 +133,9 @@ void SendError(httplib::Response& res, int status, const std::string& message) {
       break;
     case 503:
       code = "unavailable";
+      break;
+    case 507:
+      code = "insufficient_storage";
       break;
     default:
       break;
@@ -157,6 +163,8 @@ int HttpStatusOf(const Status& status) {
     case StatusCode::kTimeout:
     case StatusCode::kCancelled:
       return 503;
+    case StatusCode::kNoSpace:
+      return 507;
     default:
       return 500;
   }
@@ -667,6 +675,8 @@ void ApiServer::Impl::Runs(const httplib::Request& req, httplib::Response& res) 
 void ApiServer::Impl::Log(const httplib::Request& req, httplib::Response& res, int64_t id) {
   Result<RunRecord> run = daemon.store().GetRun(id);
   if (!run.ok()) return SendStatus(res, run.status());
+  // Deleted by log_retention_days: gone for good (410), the record stays.
+  if (run->log_pruned_ms != 0) return SendError(res, 410, PrunedLogMessage(*run, daemon.config()->log_retention_days));
   int64_t offset = 0;
   if (!IntParam(req, res, "offset", &offset)) return;
   std::string last_event_id = req.get_header_value("Last-Event-ID");

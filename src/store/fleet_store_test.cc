@@ -223,16 +223,157 @@ TEST_P(StoreTest, StoredLogsReadFromAnyOffsetAndArePruned) {
   EXPECT_EQ(store_->AppendLog(999'999, 0, "x").code(), StatusCode::kNotFound);
 
   // Only logs of runs finished before the cut are pruned.
-  ASSERT_OK_AND_ASSIGN(int pruned, store_->PruneLogs(1'000'000));
+  ASSERT_OK_AND_ASSIGN(int pruned, store_->PruneLogs(1'000'000, 2'000'000));
   EXPECT_EQ(pruned, 0);  // still queued
   ASSERT_OK_AND_ASSIGN(bool done, store_->FinishQueuedRun(r.id, RunStatus::kCancelled, "", 500'000));
   ASSERT_TRUE(done);
-  ASSERT_OK_AND_ASSIGN(pruned, store_->PruneLogs(400'000));
+  ASSERT_OK_AND_ASSIGN(pruned, store_->PruneLogs(400'000, 2'000'000));
   EXPECT_EQ(pruned, 0);
-  ASSERT_OK_AND_ASSIGN(pruned, store_->PruneLogs(1'000'000));
+  ASSERT_OK_AND_ASSIGN(pruned, store_->PruneLogs(1'000'000, 2'000'000));
   EXPECT_EQ(pruned, 1);
   ASSERT_OK_AND_ASSIGN(all, store_->ReadLog(r.id, 0, 100));
   EXPECT_EQ(all, "");
+}
+
+TEST_P(StoreTest, LogRetentionMarksRunsFinishedBeforeTheCutAndKeepsTheirRecords) {
+  constexpr int64_t kDay = 24 * 3600'000LL;
+  const int64_t now = 400 * kDay;
+  // Finished 100 and 10 days ago; one running since 100 days; one queued.
+  ASSERT_OK_AND_ASSIGN(EnqueueResult old_run, store_->EnqueueRun(Pinned("a", 1)));
+  ASSERT_OK_AND_ASSIGN(EnqueueResult recent, store_->EnqueueRun(Pinned("b", 2)));
+  ASSERT_OK_AND_ASSIGN(EnqueueResult running, store_->EnqueueRun(Pinned("c", 3)));
+  ASSERT_OK_AND_ASSIGN(EnqueueResult queued, store_->EnqueueRun(Pinned("d", 4)));
+  ASSERT_OK_AND_ASSIGN(std::optional<RunRecord> a, store_->ClaimNextRun("n1", now - 101 * kDay, {"b", "c", "d"}));
+  ASSERT_OK_AND_ASSIGN(std::optional<RunRecord> b, store_->ClaimNextRun("n1", now - 11 * kDay, {"a", "c", "d"}));
+  ASSERT_OK_AND_ASSIGN(std::optional<RunRecord> c, store_->ClaimNextRun("n1", now - 100 * kDay, {"a", "b", "d"}));
+  ASSERT_TRUE(a && b && c);
+  ASSERT_EQ(c->id, running.id);
+  a->status = RunStatus::kFailed;
+  a->finished_ms = now - 100 * kDay;
+  ASSERT_OK(store_->FinishRun(*a, false));
+  b->status = RunStatus::kSucceeded;
+  b->finished_ms = now - 10 * kDay;
+  ASSERT_OK(store_->FinishRun(*b, false));
+  for (int64_t id : {old_run.id, recent.id, running.id}) ASSERT_OK(store_->AppendLog(id, 0, "output\n"));
+
+  ASSERT_OK_AND_ASSIGN(int pruned, store_->PruneLogs(now - 90 * kDay, now));
+  EXPECT_EQ(pruned, 1);
+  ASSERT_OK_AND_ASSIGN(RunRecord got, store_->GetRun(old_run.id));
+  EXPECT_EQ(got.log_pruned_ms, now);
+  EXPECT_EQ(got.status, RunStatus::kFailed);  // the record stays
+  ASSERT_OK_AND_ASSIGN(std::string log, store_->ReadLog(old_run.id, 0, 100));
+  EXPECT_EQ(log, "");
+  for (int64_t id : {recent.id, running.id, queued.id}) {
+    ASSERT_OK_AND_ASSIGN(got, store_->GetRun(id));
+    EXPECT_EQ(got.log_pruned_ms, 0) << "run " << id;
+  }
+  for (int64_t id : {recent.id, running.id}) {
+    ASSERT_OK_AND_ASSIGN(log, store_->ReadLog(id, 0, 100));
+    EXPECT_EQ(log, "output\n") << "run " << id;
+  }
+  // Idempotent: a second node pruning at the same time changes nothing.
+  std::unique_ptr<Store> other = Connect();
+  ASSERT_NE(other, nullptr);
+  ASSERT_OK_AND_ASSIGN(pruned, other->PruneLogs(now - 90 * kDay, now + 1));
+  EXPECT_EQ(pruned, 0);
+  ASSERT_OK_AND_ASSIGN(got, store_->GetRun(old_run.id));
+  EXPECT_EQ(got.log_pruned_ms, now);
+  // A shorter retention later reaches the recent run too.
+  ASSERT_OK_AND_ASSIGN(pruned, other->PruneLogs(now - 5 * kDay, now + 2));
+  EXPECT_EQ(pruned, 1);
+  ASSERT_OK_AND_ASSIGN(got, store_->GetRun(recent.id));
+  EXPECT_EQ(got.log_pruned_ms, now + 2);
+}
+
+TEST_P(StoreTest, AReturningLostNodeCannotOverwriteTheInterruptedRun) {
+  ASSERT_OK(store_->RegisterNode(Node("n1", 1'000)));
+  ASSERT_OK_AND_ASSIGN(EnqueueResult r, store_->EnqueueRun(Pinned("a", 1)));
+  ASSERT_OK_AND_ASSIGN(std::optional<RunRecord> mine, store_->ClaimNextRun("n1", 1'100, {}));
+  ASSERT_TRUE(mine.has_value());
+  ASSERT_EQ(mine->id, r.id);
+  // Another node declares n1 lost.
+  std::unique_ptr<Store> other = Connect();
+  ASSERT_NE(other, nullptr);
+  ASSERT_OK_AND_ASSIGN(ReapResult reaped, other->ReapLostNodes(10'000, 3'000));
+  ASSERT_EQ(reaped.interrupted_run_ids, std::vector<int64_t>{r.id});
+
+  // n1 returns, stops its processes and records the end of its run as it
+  // saw it: nothing is written, and it is told so.
+  RunRecord late = *mine;
+  late.status = RunStatus::kCancelled;
+  late.error = "cancelled";
+  late.finished_ms = 11'000;
+  late.steps = {StepRecord{0, "deploy", StepStatus::kCancelled, std::nullopt, 1'100, 9'900}};
+  Status finished = store_->FinishRun(late, true);
+  EXPECT_EQ(finished.code(), StatusCode::kFailed) << finished.ToString();
+  EXPECT_NE(finished.message().find("no longer running (it is interrupted)"), std::string::npos) << finished.ToString();
+  // Nor may an update in between make it `running` again.
+  RunRecord again = *mine;
+  again.status = RunStatus::kRunning;
+  again.workspace = "/ws";
+  Status updated = store_->UpdateRun(again);
+  EXPECT_EQ(updated.code(), StatusCode::kFailed) << updated.ToString();
+
+  ASSERT_OK_AND_ASSIGN(RunRecord got, other->GetRun(r.id));
+  EXPECT_EQ(got.status, RunStatus::kInterrupted);
+  EXPECT_EQ(got.error.rfind("node lost: n1", 0), 0u) << got.error;
+  EXPECT_EQ(got.finished_ms, 10'000);
+  EXPECT_EQ(got.workspace, "");
+  EXPECT_TRUE(got.steps.empty());
+  ASSERT_OK_AND_ASSIGN(std::optional<Deployment> d, other->CurrentDeployment("a"));
+  EXPECT_FALSE(d.has_value());
+  // A final run's other fields may still change (the workspace is removed).
+  got.workspace = "";
+  got.exported_json = "{}";
+  ASSERT_OK(store_->UpdateRun(got));
+}
+
+TEST_P(StoreTest, AFinishRunRepeatedAfterALostReplyIsOk) {
+  ASSERT_OK_AND_ASSIGN(EnqueueResult r, store_->EnqueueRun(Pinned("a", 1)));
+  ASSERT_OK_AND_ASSIGN(std::optional<RunRecord> run, store_->ClaimNextRun("n1", 1'100, {}));
+  ASSERT_TRUE(run.has_value());
+  run->status = RunStatus::kSucceeded;
+  run->finished_ms = 2'000;
+  ASSERT_OK(store_->FinishRun(*run, true));
+  ASSERT_OK(store_->FinishRun(*run, true));
+  run->status = RunStatus::kFailed;  // but not a different end
+  EXPECT_EQ(store_->FinishRun(*run, false).code(), StatusCode::kFailed);
+  ASSERT_OK_AND_ASSIGN(RunRecord got, store_->GetRun(r.id));
+  EXPECT_EQ(got.status, RunStatus::kSucceeded);
+}
+
+TEST_P(StoreTest, ACancelAskedOnAnyConnectionReachesTheOwningNode) {
+  ASSERT_OK_AND_ASSIGN(EnqueueResult r, store_->EnqueueRun(Pinned("a", 1)));
+  ASSERT_OK_AND_ASSIGN(EnqueueResult q, store_->EnqueueRun(Pinned("b", 2)));
+  ASSERT_OK_AND_ASSIGN(std::optional<RunRecord> run, store_->ClaimNextRun("n1", 1'100, {"b"}));
+  ASSERT_TRUE(run.has_value());
+  std::unique_ptr<Store> other = Connect();  // the node the API call reached
+  ASSERT_NE(other, nullptr);
+  ASSERT_OK_AND_ASSIGN(std::vector<RunRecord> asked, store_->CancelRequests("n1"));
+  EXPECT_TRUE(asked.empty());
+  ASSERT_OK_AND_ASSIGN(bool recorded, other->RequestCancel(r.id, "alice", 5'000));
+  EXPECT_TRUE(recorded);
+  ASSERT_OK_AND_ASSIGN(recorded, other->RequestCancel(r.id, "bob", 6'000));  // the first request stays
+  EXPECT_TRUE(recorded);
+  ASSERT_OK_AND_ASSIGN(asked, store_->CancelRequests("n1"));
+  ASSERT_EQ(asked.size(), 1u);
+  EXPECT_EQ(asked[0].id, r.id);
+  EXPECT_EQ(asked[0].cancel_requested_ms, 5'000);
+  EXPECT_EQ(asked[0].cancel_requested_by, "alice");
+  ASSERT_OK_AND_ASSIGN(asked, store_->CancelRequests("n2"));
+  EXPECT_TRUE(asked.empty());
+  // Only running runs take a request.
+  ASSERT_OK_AND_ASSIGN(recorded, other->RequestCancel(q.id, "alice", 5'000));
+  EXPECT_FALSE(recorded);
+  EXPECT_EQ(other->RequestCancel(999'999, "alice", 5'000).status().code(), StatusCode::kNotFound);
+  // The owner cancels; the request is answered.
+  run->status = RunStatus::kCancelled;
+  run->finished_ms = 7'000;
+  ASSERT_OK(store_->FinishRun(*run, false));
+  ASSERT_OK_AND_ASSIGN(asked, store_->CancelRequests("n1"));
+  EXPECT_TRUE(asked.empty());
+  ASSERT_OK_AND_ASSIGN(recorded, other->RequestCancel(r.id, "alice", 8'000));
+  EXPECT_FALSE(recorded);
 }
 
 }  // namespace

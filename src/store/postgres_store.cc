@@ -356,6 +356,14 @@ CREATE TABLE run_logs (
   PRIMARY KEY (run_id, offset_bytes)
 );
 )sql",
+    // 2: a cancel asked for through another node than the one running the
+    // run; log retention (log_retention_days) records which runs' logs were
+    // deleted. Additive: nodes of version 1 keep working during an upgrade.
+    R"sql(
+ALTER TABLE runs ADD COLUMN cancel_requested_ms BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN cancel_requested_by TEXT   NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN log_pruned_ms       BIGINT NOT NULL DEFAULT 0;
+)sql",
 };
 
 constexpr int kLatestVersion = static_cast<int>(std::size(kMigrations));
@@ -366,7 +374,10 @@ constexpr const char* kMigrationLockKey = "7301846015528317440";
 constexpr const char* kRunColumns =
     R"sql(id, environment, kind, "trigger", actor, status, settings_commit, code_url, code_ref, code_commit,
 branch_pin, requested_ref, created_ms, started_ms, finished_ms, error, log_path, workspace, exported_json, signer,
-context_json)sql";
+context_json, cancel_requested_ms, cancel_requested_by, log_pruned_ms)sql";
+
+// The final statuses (IsFinal), for SQL.
+constexpr const char* kFinalStatuses = "('succeeded', 'failed', 'cancelled', 'timed_out', 'interrupted')";
 
 constexpr const char* kRunInsert = R"sql(
 INSERT INTO runs (environment, kind, "trigger", actor, status, settings_commit, code_url, code_ref, code_commit,
@@ -423,6 +434,9 @@ Result<RunRecord> ReadRun(const Conn& c, const PgResult& r, int row, std::string
   run.exported_json = r.Bytes(row, 18);
   run.signer = r.Text(row, 19);
   run.context_json = r.Bytes(row, 20);
+  run.cancel_requested_ms = r.Int(row, 21);
+  run.cancel_requested_by = r.Text(row, 22);
+  run.log_pruned_ms = r.Int(row, 23);
   if (!ParseRunStatus(status, &run.status)) {
     return Error(*c.name, what, "run " + std::to_string(run.id) + " has an unknown status '" + status + "'",
                  StatusCode::kInternal);
@@ -461,7 +475,12 @@ ON CONFLICT (run_id, idx) DO UPDATE SET
   return r.status();
 }
 
-Status UpdateRunIn(const Conn& c, const RunRecord& run, std::string_view what) {
+// Overwrites a run's fields when the stored run matches `condition` (SQL on
+// runs; $5 is run.status). NotFound when there is no such run; kFailed
+// (nothing written) when the condition refused it, with `refused` saying why
+// from the stored status. *written (when given) tells whether a row changed.
+Status UpdateRunIn(const Conn& c, const RunRecord& run, std::string_view what, const std::string& condition,
+                   const std::function<std::string(const std::string& stored)>& refused, bool* written = nullptr) {
   Params p = RunParams(run);
   p.Int(run.id);
   SLIPWAY_ASSIGN_OR_RETURN(PgResult r, Exec(c, R"sql(
@@ -469,10 +488,25 @@ UPDATE runs SET environment = $1, kind = $2, "trigger" = $3, actor = $4, status 
   code_url = $7, code_ref = $8, code_commit = $9, branch_pin = $10, requested_ref = $11, created_ms = $12,
   started_ms = $13, finished_ms = $14, error = $15, log_path = $16, workspace = $17, exported_json = $18,
   signer = $19, context_json = $20
-WHERE id = $21)sql",
+WHERE id = $21 AND )sql" + condition,
                                             p, what));
-  if (r.Changed() == 0) return Error(*c.name, what, "no such run", StatusCode::kNotFound);
-  return Status::Ok();
+  if (written != nullptr) *written = r.Changed() > 0;
+  if (r.Changed() > 0) return Status::Ok();
+  Params q;
+  q.Int(run.id);
+  SLIPWAY_ASSIGN_OR_RETURN(PgResult stored, Exec(c, "SELECT status, finished_ms FROM runs WHERE id = $1", q, what));
+  if (stored.Rows() == 0) return Error(*c.name, what, "no such run", StatusCode::kNotFound);
+  // A repeated FinishRun whose first attempt was applied: nothing to do.
+  if (stored.Text(0, 0) == RunStatusName(run.status) && stored.Int(0, 1) == run.finished_ms) return Status::Ok();
+  return Error(*c.name, what, refused(stored.Text(0, 0)), StatusCode::kFailed);
+}
+
+Status UpdateRunIn(const Conn& c, const RunRecord& run, std::string_view what) {
+  return UpdateRunIn(c, run, what, std::string("(status NOT IN ") + kFinalStatuses + " OR status = $5)",
+                     [&](const std::string& stored) {
+                       return "run " + std::to_string(run.id) + " is " + stored +
+                              " already; a final status is never changed (nothing written)";
+                     });
 }
 
 Result<int> ReadSchemaVersion(const Conn& c) {
@@ -594,7 +628,17 @@ Status PostgresStore::FinishRun(const RunRecord& run, bool deployed) {
                  StatusCode::kInternal);
   }
   return InTransaction(c, what, [&]() -> Status {
-    SLIPWAY_RETURN_IF_ERROR(UpdateRunIn(c, run, what));
+    // Only a run still `running` (store.h): a node declared lost must not
+    // overwrite the `interrupted` another node wrote.
+    bool written = false;
+    SLIPWAY_RETURN_IF_ERROR(UpdateRunIn(
+        c, run, what, "status = 'running'",
+        [&](const std::string& stored) {
+          return "run " + std::to_string(run.id) + " is no longer running (it is " + stored + "); its end (" +
+                 RunStatusName(run.status) + ") was not recorded";
+        },
+        &written));
+    if (!written) return Status::Ok();  // a repeated FinishRun, applied before
     for (const StepRecord& step : run.steps) SLIPWAY_RETURN_IF_ERROR(PutStepIn(c, run.id, step, what));
     if (!deployed || run.status != RunStatus::kSucceeded) return Status::Ok();
     Params p;
@@ -1302,16 +1346,62 @@ Result<std::string> PostgresStore::ReadLog(int64_t run_id, int64_t offset, int64
   return out;
 }
 
-Result<int> PostgresStore::PruneLogs(int64_t before_ms) {
+Result<int> PostgresStore::PruneLogs(int64_t before_ms, int64_t now_ms) {
   SLIPWAY_PG_CONN();
+  constexpr std::string_view kWhat = "prune logs";
+  int count = 0;
+  SLIPWAY_RETURN_IF_ERROR(InTransaction(c, kWhat, [&]() -> Status {
+    Params p;
+    p.Int(before_ms);
+    SLIPWAY_RETURN_IF_ERROR(
+        Exec(c,
+             std::string("DELETE FROM run_logs l USING runs r WHERE l.run_id = r.id AND r.status IN ") +
+                 kFinalStatuses + " AND r.finished_ms < $1",
+             p, kWhat)
+            .status());
+    Params m;
+    m.Int(before_ms).Int(now_ms);
+    SLIPWAY_ASSIGN_OR_RETURN(PgResult r, Exec(c,
+                                              std::string("UPDATE runs SET log_pruned_ms = $2 WHERE log_pruned_ms = 0 "
+                                                          "AND status IN ") +
+                                                  kFinalStatuses + " AND finished_ms < $1",
+                                              m, kWhat));
+    count = static_cast<int>(r.Changed());
+    return Status::Ok();
+  }));
+  return count;
+}
+
+Result<bool> PostgresStore::RequestCancel(int64_t id, const std::string& actor, int64_t now_ms) {
+  SLIPWAY_PG_CONN();
+  std::string what = "request cancel of run " + std::to_string(id);
   Params p;
-  p.Int(before_ms);
+  p.Int(id).Text(actor).Int(now_ms);
   SLIPWAY_ASSIGN_OR_RETURN(PgResult r, Exec(c,
-                                            "WITH gone AS (DELETE FROM run_logs l USING runs r WHERE l.run_id = r.id "
-                                            "AND r.status NOT IN ('queued', 'running') AND r.finished_ms < $1 "
-                                            "RETURNING l.run_id) SELECT count(DISTINCT run_id) FROM gone",
-                                            p, "prune stored logs"));
-  return static_cast<int>(r.Int(0, 0));
+                                            "UPDATE runs SET cancel_requested_by = CASE WHEN cancel_requested_ms = 0 "
+                                            "THEN $2 ELSE cancel_requested_by END, cancel_requested_ms = CASE WHEN "
+                                            "cancel_requested_ms = 0 THEN $3 ELSE cancel_requested_ms END "
+                                            "WHERE id = $1 AND status = 'running'",
+                                            p, what));
+  if (r.Changed() > 0) return true;
+  Params q;
+  q.Int(id);
+  SLIPWAY_ASSIGN_OR_RETURN(PgResult exists, Exec(c, "SELECT 1 FROM runs WHERE id = $1", q, what));
+  if (exists.Rows() == 0) return Error(name_, what, "no such run", StatusCode::kNotFound);
+  return false;
+}
+
+Result<std::vector<RunRecord>> PostgresStore::CancelRequests(const std::string& node_id) {
+  SLIPWAY_PG_CONN();
+  std::string what = "cancel requests of node '" + node_id + "'";
+  Params p;
+  p.Text(node_id);
+  SLIPWAY_ASSIGN_OR_RETURN(PgResult r, Exec(c,
+                                            std::string("SELECT ") + kRunColumns +
+                                                " FROM runs WHERE status = 'running' AND node = $1 "
+                                                "AND cancel_requested_ms <> 0 ORDER BY id",
+                                            p, what));
+  return ReadRuns(c, r, what);
 }
 
 Result<int> PostgresStore::SchemaVersion() {

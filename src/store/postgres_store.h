@@ -106,7 +106,9 @@ class PostgresStore final : public Store {
   Result<bool> ClaimScheduleSlot(const std::string& environment, int64_t slot_ms, int64_t keep_ms) override;
   Status AppendLog(int64_t run_id, int64_t offset, const std::string& data) override;
   Result<std::string> ReadLog(int64_t run_id, int64_t offset, int64_t max_bytes) override;
-  Result<int> PruneLogs(int64_t before_ms) override;
+  Result<int> PruneLogs(int64_t before_ms, int64_t now_ms) override;
+  Result<bool> RequestCancel(int64_t id, const std::string& actor, int64_t now_ms) override;
+  Result<std::vector<RunRecord>> CancelRequests(const std::string& node_id) override;
 
   // The schema version recorded in the database.
   Result<int> SchemaVersion();

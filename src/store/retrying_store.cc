@@ -52,7 +52,10 @@ Status RetryingStore::PutStep(int64_t run_id, const StepRecord& step) {
 }
 
 Status RetryingStore::FinishRun(const RunRecord& run, bool deployed) {
-  return Retry([&] { return inner_.FinishRun(run, deployed); });
+  return Retry([&] {
+    if (before_finish_) before_finish_(run);
+    return inner_.FinishRun(run, deployed);
+  });
 }
 
 Result<RunRecord> RetryingStore::GetRun(int64_t id) {
@@ -194,8 +197,16 @@ Result<std::string> RetryingStore::ReadLog(int64_t run_id, int64_t offset, int64
   return Retry([&] { return inner_.ReadLog(run_id, offset, max_bytes); });
 }
 
-Result<int> RetryingStore::PruneLogs(int64_t before_ms) {
-  return Retry([&] { return inner_.PruneLogs(before_ms); });
+Result<int> RetryingStore::PruneLogs(int64_t before_ms, int64_t now_ms) {
+  return Retry([&] { return inner_.PruneLogs(before_ms, now_ms); });
+}
+
+Result<bool> RetryingStore::RequestCancel(int64_t id, const std::string& actor, int64_t now_ms) {
+  return Retry([&] { return inner_.RequestCancel(id, actor, now_ms); });
+}
+
+Result<std::vector<RunRecord>> RetryingStore::CancelRequests(const std::string& node_id) {
+  return Retry([&] { return inner_.CancelRequests(node_id); });
 }
 
 }  // namespace slipway

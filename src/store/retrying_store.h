@@ -29,6 +29,12 @@ class RetryingStore final : public Store {
   // Calls that failed with kNetwork and were retried, since construction.
   int64_t retries() const { return retries_.load(); }
 
+  // Called before every attempt of FinishRun, with the run about to be
+  // finished. Fleet mode stores the run's last log bytes there, so that a
+  // run never reads as final on another node before its whole log is stored
+  // (doc/fleet.md "Logs from any node"). Set it before the store is shared.
+  void SetBeforeFinish(std::function<void(const RunRecord&)> hook) { before_finish_ = std::move(hook); }
+
   Result<int64_t> CreateRun(const RunRecord& run) override;
   Status UpdateRun(const RunRecord& run) override;
   Status PutStep(int64_t run_id, const StepRecord& step) override;
@@ -69,7 +75,9 @@ class RetryingStore final : public Store {
   Result<bool> ClaimScheduleSlot(const std::string& environment, int64_t slot_ms, int64_t keep_ms) override;
   Status AppendLog(int64_t run_id, int64_t offset, const std::string& data) override;
   Result<std::string> ReadLog(int64_t run_id, int64_t offset, int64_t max_bytes) override;
-  Result<int> PruneLogs(int64_t before_ms) override;
+  Result<int> PruneLogs(int64_t before_ms, int64_t now_ms) override;
+  Result<bool> RequestCancel(int64_t id, const std::string& actor, int64_t now_ms) override;
+  Result<std::vector<RunRecord>> CancelRequests(const std::string& node_id) override;
 
  private:
   template <typename F>
@@ -78,6 +86,7 @@ class RetryingStore final : public Store {
   Store& inner_;
   const int64_t max_wait_ms_;
   const std::function<bool()> give_up_;
+  std::function<void(const RunRecord&)> before_finish_;
   std::atomic<int64_t> retries_{0};
 };
 

@@ -196,6 +196,14 @@ CREATE TABLE run_logs (
   PRIMARY KEY (run_id, offset_bytes)
 ) WITHOUT ROWID;
 )sql",
+    // 5: fleet mode, continued (issue 7): a cancel asked for through another
+    // node than the one running the run, and log retention
+    // (log_retention_days) records which runs' logs were deleted.
+    R"sql(
+ALTER TABLE runs ADD COLUMN cancel_requested_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN cancel_requested_by TEXT    NOT NULL DEFAULT '';
+ALTER TABLE runs ADD COLUMN log_pruned_ms       INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 constexpr int kLatestVersion = static_cast<int>(std::size(kMigrations));
@@ -204,7 +212,10 @@ constexpr int kLatestVersion = static_cast<int>(std::size(kMigrations));
 constexpr const char* kRunColumns =
     R"sql(id, environment, kind, "trigger", actor, status, settings_commit, code_url, code_ref, code_commit,
 branch_pin, requested_ref, created_ms, started_ms, finished_ms, error, log_path, workspace, exported_json, signer,
-context_json)sql";
+context_json, cancel_requested_ms, cancel_requested_by, log_pruned_ms)sql";
+
+// The final statuses (IsFinal), for SQL.
+constexpr const char* kFinalStatuses = "('succeeded', 'failed', 'cancelled', 'timed_out', 'interrupted')";
 
 // A connection and the path it was opened with, for error messages.
 struct Conn {
@@ -434,6 +445,9 @@ Result<RunRecord> ReadRun(const Conn& c, Query& q) {
   run.exported_json = q.Text(18);
   run.signer = q.Text(19);
   run.context_json = q.Text(20);
+  run.cancel_requested_ms = q.Int(21);
+  run.cancel_requested_by = q.Text(22);
+  run.log_pruned_ms = q.Int(23);
   SLIPWAY_RETURN_IF_ERROR(q.ColumnStatus());
   if (!ParseRunStatus(status, &run.status)) {
     return Error(c, q.what(), "run " + std::to_string(run.id) + " has an unknown status '" + status + "'",
@@ -661,21 +675,44 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?
 
 namespace {
 
-// Overwrites a run's fields; NotFound when there is no such run.
-Status UpdateRunLocked(const Conn& c, const RunRecord& run, std::string_view what) {
+// Overwrites a run's fields when the stored run matches `condition` (SQL on
+// runs; ?5 is run.status). NotFound when there is no such run; kFailed
+// (nothing written) when the condition refused it, with `refused` saying why
+// from the stored status.
+Status UpdateRunLocked(const Conn& c, const RunRecord& run, std::string_view what, const std::string& condition,
+                       const std::function<std::string(const std::string& stored)>& refused, bool* written = nullptr) {
   SLIPWAY_ASSIGN_OR_RETURN(Query q, Prepare(c,
                                             R"sql(
 UPDATE runs SET environment = ?1, kind = ?2, "trigger" = ?3, actor = ?4, status = ?5, settings_commit = ?6,
   code_url = ?7, code_ref = ?8, code_commit = ?9, branch_pin = ?10, requested_ref = ?11, created_ms = ?12,
   started_ms = ?13, finished_ms = ?14, error = ?15, log_path = ?16, workspace = ?17, exported_json = ?18,
   signer = ?19, context_json = ?20
-WHERE id = ?21)sql",
+WHERE id = ?21 AND )sql" + condition,
                                             what));
   BindRunFields(q, run);
   q.Bind(kRunFieldCount + 1, run.id);
   SLIPWAY_RETURN_IF_ERROR(q.Run());
-  if (sqlite3_changes(c.db) == 0) return Error(c, what, "no such run", StatusCode::kNotFound);
-  return Status::Ok();
+  if (written != nullptr) *written = sqlite3_changes(c.db) > 0;
+  if (sqlite3_changes(c.db) > 0) return Status::Ok();
+  SLIPWAY_ASSIGN_OR_RETURN(Query stored, Prepare(c, "SELECT status, finished_ms FROM runs WHERE id = ?1", what));
+  stored.Bind(1, run.id);
+  SLIPWAY_ASSIGN_OR_RETURN(bool row, stored.Step());
+  if (!row) return Error(c, what, "no such run", StatusCode::kNotFound);
+  std::string status = stored.Text(0);
+  int64_t finished_ms = stored.Int(1);
+  SLIPWAY_RETURN_IF_ERROR(stored.ColumnStatus());
+  SLIPWAY_RETURN_IF_ERROR(stored.Run());
+  // A repeated FinishRun whose first attempt was applied: nothing to do.
+  if (status == RunStatusName(run.status) && finished_ms == run.finished_ms) return Status::Ok();
+  return Error(c, what, refused(status), StatusCode::kFailed);
+}
+
+Status UpdateRunLocked(const Conn& c, const RunRecord& run, std::string_view what) {
+  return UpdateRunLocked(c, run, what, std::string("(status NOT IN ") + kFinalStatuses + " OR status = ?5)",
+                         [&](const std::string& stored) {
+                           return "run " + std::to_string(run.id) + " is " + stored + " already; a final status is " +
+                                  "never changed (nothing written)";
+                         });
 }
 
 }  // namespace
@@ -703,7 +740,17 @@ Status SqliteStore::FinishRun(const RunRecord& run, bool deployed) {
                  StatusCode::kInternal);
   }
   return InTransaction(c, TxKind::kWrite, what, [&]() -> Status {
-    SLIPWAY_RETURN_IF_ERROR(UpdateRunLocked(c, run, what));
+    // Only a run still `running` (store.h): a node declared lost must not
+    // overwrite the `interrupted` another node wrote.
+    bool written = false;
+    SLIPWAY_RETURN_IF_ERROR(UpdateRunLocked(
+        c, run, what, "status = 'running'",
+        [&](const std::string& stored) {
+          return "run " + std::to_string(run.id) + " is no longer running (it is " + stored + "); its end (" +
+                 RunStatusName(run.status) + ") was not recorded";
+        },
+        &written));
+    if (!written) return Status::Ok();  // a repeated FinishRun, applied before
     for (const StepRecord& step : run.steps) SLIPWAY_RETURN_IF_ERROR(PutStepLocked(c, run.id, step, what));
     if (!deployed || run.status != RunStatus::kSucceeded) return Status::Ok();
     SLIPWAY_ASSIGN_OR_RETURN(Query q, Prepare(c,
@@ -1514,26 +1561,66 @@ Result<std::string> SqliteStore::ReadLog(int64_t run_id, int64_t offset, int64_t
   return out;
 }
 
-Result<int> SqliteStore::PruneLogs(int64_t before_ms) {
+Result<int> SqliteStore::PruneLogs(int64_t before_ms, int64_t now_ms) {
   std::lock_guard lock(mu_);
   Conn c{db_.get(), &path_};
-  constexpr std::string_view kWhat = "prune stored logs";
+  constexpr std::string_view kWhat = "prune logs";
   int count = 0;
   SLIPWAY_RETURN_IF_ERROR(InTransaction(c, TxKind::kWrite, kWhat, [&]() -> Status {
-    constexpr const char* kOld = "SELECT id FROM runs WHERE status NOT IN ('queued', 'running') AND finished_ms < ?1";
-    SLIPWAY_ASSIGN_OR_RETURN(
-        Query n,
-        Prepare(c, std::string("SELECT count(DISTINCT run_id) FROM run_logs WHERE run_id IN (") + kOld + ")", kWhat));
-    n.Bind(1, before_ms);
-    SLIPWAY_ASSIGN_OR_RETURN(bool row, n.Step());
-    if (row) count = static_cast<int>(n.Int(0));
-    SLIPWAY_RETURN_IF_ERROR(n.Run());
-    SLIPWAY_ASSIGN_OR_RETURN(Query d,
-                             Prepare(c, std::string("DELETE FROM run_logs WHERE run_id IN (") + kOld + ")", kWhat));
+    std::string old = std::string("SELECT id FROM runs WHERE status IN ") + kFinalStatuses + " AND finished_ms < ?1";
+    SLIPWAY_ASSIGN_OR_RETURN(Query d, Prepare(c, "DELETE FROM run_logs WHERE run_id IN (" + old + ")", kWhat));
     d.Bind(1, before_ms);
-    return d.Run();
+    SLIPWAY_RETURN_IF_ERROR(d.Run());
+    SLIPWAY_ASSIGN_OR_RETURN(Query mark,
+                             Prepare(c,
+                                     std::string("UPDATE runs SET log_pruned_ms = ?2 WHERE log_pruned_ms = 0 AND "
+                                                 "status IN ") +
+                                         kFinalStatuses + " AND finished_ms < ?1",
+                                     kWhat));
+    mark.Bind(1, before_ms).Bind(2, now_ms);
+    SLIPWAY_RETURN_IF_ERROR(mark.Run());
+    count = sqlite3_changes(c.db);
+    return Status::Ok();
   }));
   return count;
+}
+
+Result<bool> SqliteStore::RequestCancel(int64_t id, const std::string& actor, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  std::string what = "request cancel of run " + std::to_string(id);
+  bool recorded = false;
+  SLIPWAY_RETURN_IF_ERROR(InTransaction(c, TxKind::kWrite, what, [&]() -> Status {
+    SLIPWAY_ASSIGN_OR_RETURN(Query q, Prepare(c,
+                                              "UPDATE runs SET cancel_requested_by = CASE WHEN cancel_requested_ms = 0 "
+                                              "THEN ?2 ELSE cancel_requested_by END, cancel_requested_ms = CASE WHEN "
+                                              "cancel_requested_ms = 0 THEN ?3 ELSE cancel_requested_ms END "
+                                              "WHERE id = ?1 AND status = 'running'",
+                                              what));
+    q.Bind(1, id).Bind(2, actor).Bind(3, now_ms);
+    SLIPWAY_RETURN_IF_ERROR(q.Run());
+    recorded = sqlite3_changes(c.db) > 0;
+    if (recorded) return Status::Ok();
+    SLIPWAY_ASSIGN_OR_RETURN(Query exists, Prepare(c, "SELECT 1 FROM runs WHERE id = ?1", what));
+    exists.Bind(1, id);
+    SLIPWAY_ASSIGN_OR_RETURN(bool row, exists.Step());
+    if (!row) return Error(c, what, "no such run", StatusCode::kNotFound);
+    return exists.Run();
+  }));
+  return recorded;
+}
+
+Result<std::vector<RunRecord>> SqliteStore::CancelRequests(const std::string& node_id) {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  std::string what = "cancel requests of node '" + node_id + "'";
+  SLIPWAY_ASSIGN_OR_RETURN(Query q, Prepare(c,
+                                            std::string("SELECT ") + kRunColumns +
+                                                " FROM runs WHERE status = 'running' AND node = ?1 "
+                                                "AND cancel_requested_ms != 0 ORDER BY id",
+                                            what));
+  q.Bind(1, node_id);
+  return ReadRuns(c, q);
 }
 
 Result<int> SqliteStore::SchemaVersion() {

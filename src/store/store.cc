@@ -3,6 +3,8 @@
 #include <array>
 #include <utility>
 
+#include "util/clock.h"
+
 namespace slipway {
 
 namespace {
@@ -96,6 +98,14 @@ std::vector<std::string> RunStatusNames() {
   std::vector<std::string> names;
   for (const auto& [v, name] : kRunStatusNames) names.emplace_back(name);
   return names;
+}
+
+std::string PrunedLogMessage(const RunRecord& run, int retention_days) {
+  std::string when = retention_days > 0
+                         ? "after " + std::to_string(retention_days) + " day" + (retention_days == 1 ? "" : "s")
+                         : "on " + FormatTimestamp(run.log_pruned_ms).substr(0, 10);
+  return "the log of run " + std::to_string(run.id) + " was deleted " + when +
+         " (log_retention_days); the run's record is kept";
 }
 
 }  // namespace slipway

@@ -79,8 +79,21 @@ struct RunRecord {
   // Schema version 3 (issue 8):
   std::string signer;        // who signed what was verified (doc/verify.md), "" when not verified
   std::string context_json;  // a preview's pull request as a JSON object (doc/previews.md), "" otherwise
+  // Schema version 5 (SQLite) / 2 (PostgreSQL), issue 7. Read from the
+  // store; CreateRun, UpdateRun and FinishRun never write them (RequestCancel
+  // and PruneLogs do).
+  int64_t cancel_requested_ms = 0;  // a cancel was asked for on another node (fleet); 0: none
+  std::string cancel_requested_by;  // who asked
+  int64_t log_pruned_ms = 0;        // when log_retention_days deleted the run's log; 0: kept
   std::vector<StepRecord> steps;
 };
+
+// The one sentence `slipway logs RUN` and GET /api/v1/runs/RUN/log answer
+// for a run whose log was deleted by the log retention (log_pruned_ms != 0):
+// "the log of run 12 was deleted after 90 days (log_retention_days); the
+// run's record is kept". retention_days is the config's current value (0:
+// the sentence names the deletion date instead).
+std::string PrunedLogMessage(const RunRecord& run, int retention_days);
 
 struct Deployment {
   std::string environment;
@@ -190,7 +203,10 @@ class Store {
   // Every field is stored as given: the store fills in no timestamps.
   virtual Result<int64_t> CreateRun(const RunRecord& run) = 0;
   // Overwrites the run's fields (not its steps) by id; NotFound when there is
-  // no run with that id.
+  // no run with that id. A final status is never changed: when the stored
+  // run is final (IsFinal) and run.status differs, nothing is written and
+  // the answer is kFailed (a node declared lost must not turn its
+  // `interrupted` run back into `running`; doc/fleet.md).
   virtual Status UpdateRun(const RunRecord& run) = 0;
   // Inserts or replaces one step of a run, keyed by (run_id, index);
   // NotFound when there is no such run.
@@ -202,6 +218,14 @@ class Store {
   // All in one transaction: on any error nothing at all was written.
   // NotFound when there is no such run; an internal error when run.status is
   // not final (IsFinal).
+  // Conditional: only a run stored as `running` is finished. A run is
+  // `running` once in its life, owned by the one node that claimed it, so
+  // this also means "still owned by the caller": a node declared lost finds
+  // its run `interrupted` by another node, and its late FinishRun writes
+  // nothing and answers kFailed ("run 12 is no longer running (it is
+  // interrupted); its end was not recorded"). A FinishRun repeated after its
+  // reply was lost (the stored run already has run.status and
+  // run.finished_ms) is OK and writes nothing.
   virtual Status FinishRun(const RunRecord& run, bool deployed) = 0;
 
   // The run with its steps ordered by index; NotFound when there is none.
@@ -324,8 +348,23 @@ class Store {
   virtual Status AppendLog(int64_t run_id, int64_t offset, const std::string& data) = 0;
   // Up to max_bytes of the stored log from byte `offset` ("" at the end).
   virtual Result<std::string> ReadLog(int64_t run_id, int64_t offset, int64_t max_bytes) = 0;
-  // Deletes stored logs of runs that finished before before_ms; how many runs.
-  virtual Result<int> PruneLogs(int64_t before_ms) = 0;
+  // Log retention (log_retention_days, both backends): every final run that
+  // finished before before_ms and whose log was not pruned yet gets
+  // log_pruned_ms = now_ms and loses its stored log chunks; returns how many
+  // runs. The run records stay. Idempotent: every node of a fleet may call
+  // it. Deleting the log files (on each node's disk) is the caller's part.
+  virtual Result<int> PruneLogs(int64_t before_ms, int64_t now_ms) = 0;
+
+  // --- Cancelling a run through another node (fleet mode) ---
+
+  // Records that `actor` asked to cancel the running run `id` (the first
+  // request's time and actor are kept); the node running it sees it in
+  // CancelRequests and cancels. false (nothing written) when the run is not
+  // `running`; NotFound when there is none.
+  virtual Result<bool> RequestCancel(int64_t id, const std::string& actor, int64_t now_ms) = 0;
+  // Runs `running` on node_id with a cancel request, oldest first, without
+  // steps.
+  virtual Result<std::vector<RunRecord>> CancelRequests(const std::string& node_id) = 0;
 };
 
 // Opens (creating when missing) the SQLite database at path, in WAL mode,

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "e2e/daemon_fixture.h"
+#include "store/store.h"
 #include "testing/postgres.h"
 
 namespace slipway {
@@ -54,9 +55,9 @@ class FleetTest : public ::testing::Test {
   }
 
   // Writes one config per node (own state_dir and port, shared database and
-  // environments) and starts the nodes with a short heartbeat and TTL.
-  void StartFleet(const std::string& environments) {
-    for (int i = 0; i < kNodes; ++i) {
+  // environments) and creates the token, which works on every node.
+  void WriteFleet(const std::string& environments, int nodes = kNodes) {
+    for (int i = 0; i < nodes; ++i) {
       std::string dir = world_.tmp_.Sub("node-" + std::to_string(i));
       ASSERT_EQ(::mkdir(dir.c_str(), 0755), 0);
       ports_.push_back(testing::FreePort());
@@ -66,26 +67,58 @@ class FleetTest : public ::testing::Test {
       configs_.push_back(dir + "/slipway.yaml");
       testing::WriteTextFile(configs_.back(), cfg);
     }
-    // The database is created by the first store that opens it; the token
-    // works on every node.
+    // The database is created by the first store that opens it.
     auto r = testing::Slipway({"token", "create", "--role", "operator", "--name", "fleet-test", "-c", configs_[0]},
                               world_.tmp_.path());
     ASSERT_EQ(r.exit_code, 0) << r.err;
     token_ = r.out.substr(0, r.out.find_first_of(" \n"));
-    for (int i = 0; i < kNodes; ++i) {
+  }
+
+  // Starts the nodes WriteFleet configured, with a short heartbeat and TTL.
+  void StartNodes() {
+    int nodes = static_cast<int>(configs_.size());
+    for (int i = 0; i < nodes; ++i) {
       nodes_.push_back(std::make_unique<Serve>(world_.tmp_.Sub("node-" + std::to_string(i)), configs_[i],
                                                std::vector<std::string>{"--heartbeat", "300ms", "--node-ttl", "3s"}));
       apis_.push_back(std::make_unique<Api>(ports_[i], token_));
     }
-    for (int i = 0; i < kNodes; ++i) {
+    for (int i = 0; i < nodes; ++i) {
       ASSERT_TRUE(WaitFor([&] { return apis_[i]->Healthy(); }, 30'000)) << nodes_[i]->Log();
     }
     ASSERT_TRUE(WaitFor(
         [&] {
           json j = apis_[0]->GetJson("/api/v1/nodes");
-          return j.is_object() && j["nodes"].size() == kNodes;
+          return j.is_object() && static_cast<int>(j["nodes"].size()) == nodes;
         },
         10'000));
+  }
+
+  void StartFleet(const std::string& environments, int nodes = kNodes) {
+    ASSERT_NO_FATAL_FAILURE(WriteFleet(environments, nodes));
+    ASSERT_NO_FATAL_FAILURE(StartNodes());
+  }
+
+  // The index of the node running run id (as /api/v1/nodes says), -1 when
+  // none does within timeout_ms.
+  int NodeRunning(int64_t id, int64_t timeout_ms = 20'000) const {
+    int owner = -1;
+    WaitFor(
+        [&] {
+          json j = apis_[0]->GetJson("/api/v1/nodes");
+          if (!j.is_object()) return false;
+          for (const json& n : j["nodes"]) {
+            for (const json& run : n["running_run_ids"]) {
+              if (run.get<int64_t>() != id) continue;
+              std::string address = n["address"];
+              for (size_t i = 0; i < ports_.size(); ++i) {
+                if (address == "127.0.0.1:" + std::to_string(ports_[i])) owner = static_cast<int>(i);
+              }
+            }
+          }
+          return owner >= 0;
+        },
+        timeout_ms);
+    return owner;
   }
 
   // Runs of env as the API lists them (any node), id -> run.
@@ -213,25 +246,8 @@ TEST_F(FleetTest, AKilledNodesRunIsInterruptedWithinTheTtlAndTheOthersCarryOn) {
   auto r = apis_[0]->Post("/api/v1/environments/slow/trigger");
   ASSERT_TRUE(r && r->status == 202);
   int64_t id = json::parse(r->body)["run_id"].get<int64_t>();
-  // Find the node running it.
-  int owner = -1;
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        json j = apis_[0]->GetJson("/api/v1/nodes");
-        if (!j.is_object()) return false;
-        for (const json& n : j["nodes"]) {
-          for (const json& run : n["running_run_ids"]) {
-            if (run.get<int64_t>() != id) continue;
-            std::string address = n["address"];
-            for (int i = 0; i < kNodes; ++i) {
-              if (address == "127.0.0.1:" + std::to_string(ports_[i])) owner = i;
-            }
-          }
-        }
-        return owner >= 0;
-      },
-      20'000))
-      << FleetLogs();
+  int owner = NodeRunning(id);
+  ASSERT_GE(owner, 0) << FleetLogs();
   int survivor = (owner + 1) % kNodes;
 
   nodes_[owner]->Signal(SIGKILL);
@@ -317,6 +333,137 @@ TEST_F(FleetTest, ADatabaseOutageMakesNodesWaitAndRetryAndLosesNothing) {
   // The next heartbeat (after its backoff, at most 5 s) says the database is back.
   EXPECT_TRUE(WaitFor([&] { return FleetLogs().find("reachable again") != std::string::npos; }, 15'000)) << FleetLogs();
   EXPECT_NE(FleetLogs().find("retrying with backoff"), std::string::npos) << FleetLogs();
+}
+
+TEST_F(FleetTest, ACancelThroughAnotherNodeStopsTheRunWhereItRuns) {
+  std::string step = "echo $$ > \"$LOCKS/$SLIPWAY_ENV.pid\"; " + std::string(daemon_testing::kWaitForGate);
+  ASSERT_NO_FATAL_FAILURE(StartFleet(Env("slow", step), 2));
+  auto r = apis_[0]->Post("/api/v1/environments/slow/trigger");
+  ASSERT_TRUE(r && r->status == 202);
+  int64_t id = json::parse(r->body)["run_id"].get<int64_t>();
+  int owner = NodeRunning(id);
+  ASSERT_GE(owner, 0) << FleetLogs();
+  int other = 1 - owner;
+  std::string pid_file = locks_ + "/slow.pid";
+  ASSERT_TRUE(WaitFor([&] { return testing::ReadTextFile(pid_file).find('\n') != std::string::npos; }, 20'000))
+      << FleetLogs();
+  pid_t step_pid = static_cast<pid_t>(std::stol(testing::ReadTextFile(pid_file)));
+  ASSERT_EQ(::kill(step_pid, 0), 0) << "the step is not running";
+
+  // A queued run of the same environment, cancelled through either node: at once.
+  r = apis_[owner]->Post("/api/v1/environments/slow/trigger");
+  ASSERT_TRUE(r && r->status == 202);
+  int64_t queued = json::parse(r->body)["run_id"].get<int64_t>();
+  ASSERT_NE(queued, id);
+  r = apis_[other]->Post("/api/v1/runs/" + std::to_string(queued) + "/cancel");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 202) << r->body;
+  EXPECT_EQ(apis_[owner]->Run(queued)["status"], "cancelled");
+
+  // The running one, through the node that does not run it.
+  r = apis_[other]->Post("/api/v1/runs/" + std::to_string(id) + "/cancel");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 202) << r->body;
+  json accepted = json::parse(r->body);
+  EXPECT_EQ(accepted["id"], id);
+  EXPECT_EQ(accepted["cancel_requested_by"], "fleet-test") << accepted.dump();
+  EXPECT_EQ(apis_[other]->WaitFinal(id, 30'000), "cancelled") << apis_[other]->Run(id).dump() << "\n" << FleetLogs();
+  // Its step's process is gone (SIGTERM, grace, SIGKILL on its node).
+  EXPECT_TRUE(WaitFor([&] { return ::kill(step_pid, 0) != 0 && errno == ESRCH; }, 10'000))
+      << "step " << step_pid << " still runs\n"
+      << FleetLogs();
+  EXPECT_NE(nodes_[owner]->Log().find("run " + std::to_string(id) + " cancelled by fleet-test through another node"),
+            std::string::npos)
+      << FleetLogs();
+  // A finished run: refused as before.
+  r = apis_[other]->Post("/api/v1/runs/" + std::to_string(id) + "/cancel");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 409) << r->body;
+}
+
+TEST_F(FleetTest, NodesStartingWithAMissedScheduleCatchUpOnce) {
+  ASSERT_NO_FATAL_FAILURE(
+      WriteFleet(Env("nightly", kExclusiveStep, "      schedule: [\"0 3 * * *\"]\n      catch_up: true\n")));
+  // The schedule last fired two days ago: every node starts with a missed occurrence.
+  {
+    Result<std::unique_ptr<Store>> store = OpenStore(url_, "");
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    EnvironmentState state;
+    state.environment = "nightly";
+    state.schedule_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count() -
+        2 * 24 * 3600'000LL;
+    ASSERT_TRUE((*store)->PutEnvironmentState(state).ok());
+  }
+  ASSERT_NO_FATAL_FAILURE(StartNodes());
+  // Every node has decided: it caught up, saw that another did, or started
+  // after another had recorded its catch-up.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (const auto& node : nodes_) {
+          std::string log = node->Log();
+          if (log.find("catching up with run") == std::string::npos &&
+              log.find("caught up (or fired) by another node") == std::string::npos &&
+              log.find("no schedule occurrence to catch up on") == std::string::npos) {
+            return false;
+          }
+        }
+        return true;
+      },
+      20'000))
+      << FleetLogs();
+  int catch_ups = 0;
+  for (const auto& node : nodes_) catch_ups += node->Log().find("catching up with run") != std::string::npos ? 1 : 0;
+  EXPECT_EQ(catch_ups, 1) << FleetLogs();
+  std::map<int64_t, json> runs = Runs("nightly");
+  ASSERT_EQ(runs.size(), 1u) << FleetLogs();
+  EXPECT_EQ(runs.begin()->second["actor"], "schedule (catch-up)");
+  EXPECT_EQ(apis_[0]->WaitFinal(runs.begin()->first, 30'000), "succeeded") << FleetLogs();
+}
+
+TEST_F(FleetTest, AFollowerOnAnotherNodeSeesTheLastLineEveryTime) {
+  std::string step = "echo waiting for the gate; " + std::string(daemon_testing::kWaitForGate) +
+                     "; i=0; while [ $i -lt 200 ]; do echo \"line $i of run $SLIPWAY_RUN_ID\"; i=$((i+1)); done; "
+                     "printf 'the last line of run %s' \"$SLIPWAY_RUN_ID\"";
+  ASSERT_NO_FATAL_FAILURE(StartFleet(Env("chatty", step), 2));
+  for (int round = 0; round < 5; ++round) {
+    world_.CloseGate("chatty");
+    auto r = apis_[round % 2]->Post("/api/v1/environments/chatty/trigger");
+    ASSERT_TRUE(r && r->status == 202);
+    int64_t id = json::parse(r->body)["run_id"].get<int64_t>();
+    int owner = NodeRunning(id);
+    ASSERT_GE(owner, 0) << FleetLogs();
+    int other = 1 - owner;
+    // The follower is on the node that does not run the run; it opens the
+    // gate once it sees the first line, so that the run ends while it follows.
+    std::string body;
+    int status = 0;
+    std::thread follower([&] {
+      httplib::Client c("127.0.0.1", ports_[other]);
+      c.set_read_timeout(60, 0);
+      bool opened = false;
+      auto got = c.Get("/api/v1/runs/" + std::to_string(id) + "/log?follow=1",
+                       httplib::Headers{{"Authorization", "Bearer " + token_}}, [&](const char* data, size_t n) {
+                         body.append(data, n);
+                         if (!opened && body.find("waiting for the gate") != std::string::npos) {
+                           world_.OpenGate("chatty");
+                           opened = true;
+                         }
+                         return true;
+                       });
+      if (got) status = got->status;
+      if (!opened) world_.OpenGate("chatty");
+    });
+    follower.join();
+    ASSERT_EQ(status, 200) << "round " << round;
+    EXPECT_NE(body.find("line 199 of run " + std::to_string(id)), std::string::npos) << "round " << round;
+    EXPECT_NE(body.find("the last line of run " + std::to_string(id)), std::string::npos)
+        << "round " << round << ": the follower on the other node ended without the last line:\n"
+        << body.substr(body.size() > 600 ? body.size() - 600 : 0);
+    EXPECT_NE(body.find("event: end\ndata: succeeded"), std::string::npos)
+        << body.substr(body.size() > 300 ? body.size() - 300 : 0);
+  }
 }
 
 }  // namespace
