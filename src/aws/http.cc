@@ -3,7 +3,9 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <chrono>
 #include <mutex>
+#include <thread>
 
 #include "util/strings.h"
 
@@ -177,6 +179,42 @@ HttpSettings HttpSettings::FromEnvironment(const EnvMap& env) {
 
 std::unique_ptr<HttpClient> NewCurlHttpClient(HttpSettings settings) {
   return std::make_unique<CurlHttpClient>(std::move(settings));
+}
+
+Result<std::string> CallApi(HttpClient& http, std::string_view what, const HttpRequest& request,
+                            const ApiCallOptions& options, const ApiErrorReader& read_error) {
+  Result<Url> url = ParseUrl(request.url);
+  if (!url.ok()) return url.status().WithContext(what);
+  int64_t delay_ms = options.retry_delay_ms;
+  Status last;
+  for (int attempt = 1; attempt <= std::max(options.attempts, 1); ++attempt) {
+    HttpRequest sent = request;
+    if (options.credentials != nullptr) {
+      SigningOptions signing{options.region, options.service, options.clock()};
+      SigningRequest to_sign{sent.method, sent.url, {}, sent.headers, sent.body};
+      Result<SignedRequest> signed_request = SignRequest(to_sign, *options.credentials, signing);
+      if (!signed_request.ok()) return signed_request.status();
+      sent.url = std::move(signed_request->url);
+      sent.headers = std::move(signed_request->headers);
+    }
+    Result<HttpResponse> response = http.Send(sent);
+    bool retryable = true;
+    if (!response.ok()) {
+      last = response.status();
+    } else if (response->status == 200) {
+      return std::move(response->body);
+    } else if (std::optional<ApiError> error = read_error(response.value())) {
+      last = error->status;
+      retryable = error->retryable;
+    } else {
+      last = NetworkError("HTTP " + std::to_string(response->status) + " from '" + url->host + "'");
+      retryable = response->status >= 500 || response->status == 429;
+    }
+    if (!retryable || attempt >= options.attempts) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+    delay_ms *= 2;
+  }
+  return last.WithContext(what);
 }
 
 }  // namespace slipway::aws

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -61,5 +63,32 @@ struct HttpSettings {
 
 // The libcurl-backed client. Response bodies larger than 16 MiB are an error.
 std::unique_ptr<HttpClient> NewCurlHttpClient(HttpSettings settings);
+
+// What an AWS API's error answer means: the Status to report, and whether
+// trying again may help (throttling, 5xx: reported as kNetwork).
+struct ApiError {
+  Status status;
+  bool retryable = false;
+};
+
+// Reads one service's error answer (JSON or XML); nullopt when the answer
+// carries no error code, which CallApi reports as "HTTP 502 from 'HOST'"
+// (kNetwork, retryable for 5xx and 429).
+using ApiErrorReader = std::function<std::optional<ApiError>(const HttpResponse&)>;
+
+struct ApiCallOptions {
+  std::string region;                        // signing region
+  std::string service;                       // signing name: "sts", "ssm", "secretsmanager"
+  const Credentials* credentials = nullptr;  // nullptr: sent unsigned
+  Clock clock;                               // signing time
+  int attempts = 3;                          // at least 1
+  int64_t retry_delay_ms = 200;              // doubled after each failed attempt
+};
+
+// Sends `request`, signed afresh at each attempt, until an HTTP 200 (its body
+// is returned), an error that a retry cannot mend, or the last attempt; the
+// error is the last one seen, prefixed with `what`.
+Result<std::string> CallApi(HttpClient& http, std::string_view what, const HttpRequest& request,
+                            const ApiCallOptions& options, const ApiErrorReader& read_error);
 
 }  // namespace slipway::aws

@@ -1,23 +1,16 @@
 #include "aws/secrets.h"
 
 #include <cctype>
-#include <chrono>
 #include <nlohmann/json.hpp>
-#include <thread>
+#include <optional>
 
-#include "aws/sigv4.h"
-#include "aws/url.h"
+#include "aws/shared_config.h"
 #include "util/clock.h"
 #include "util/strings.h"
 
 namespace slipway::aws {
 
 namespace {
-
-std::string EnvValue(const EnvMap& env, const std::string& name) {
-  auto it = env.find(name);
-  return it == env.end() ? "" : it->second;
-}
 
 // JSON-protocol error codes that mean "you may not".
 bool IsRefusal(std::string_view code) {
@@ -30,12 +23,9 @@ bool IsNotFound(std::string_view code) {
   return code == "ResourceNotFoundException" || code == "ParameterNotFound" || code == "ParameterVersionNotFound";
 }
 
-struct ErrorAnswer {
-  Status status;
-  bool retryable = false;
-};
-
-ErrorAnswer ParseError(const HttpResponse& response, std::string_view host) {
+// A JSON-protocol error answer: {"__type": "…#Code", "message": "…"}, or the
+// code in the x-amzn-ErrorType header.
+std::optional<ApiError> ReadError(const HttpResponse& response) {
   std::string code;
   std::string message;
   nlohmann::json doc = nlohmann::json::parse(response.body, nullptr, /*allow_exceptions=*/false);
@@ -48,10 +38,7 @@ ErrorAnswer ParseError(const HttpResponse& response, std::string_view host) {
   // "com.amazonaws.secretsmanager#ResourceNotFoundException" -> the name.
   if (size_t hash = code.rfind('#'); hash != std::string::npos) code = code.substr(hash + 1);
   if (code.empty()) code = response.Header("x-amzn-ErrorType").substr(0, response.Header("x-amzn-ErrorType").find(':'));
-  if (code.empty()) {
-    return {NetworkError("HTTP " + std::to_string(response.status) + " from '" + std::string(host) + "'"),
-            response.status >= 500 || response.status == 429};
-  }
+  if (code.empty()) return std::nullopt;
   std::string text = message.empty() ? code : code + ": " + message;
   bool retryable = response.status >= 500 || code == "ThrottlingException" || code == "Throttling" ||
                    code == "TooManyUpdates" || code == "InternalServerError" || code == "InternalFailure";
@@ -60,7 +47,7 @@ ErrorAnswer ParseError(const HttpResponse& response, std::string_view host) {
                            : IsNotFound(code)       ? StatusCode::kNotFound
                            : response.status == 400 ? StatusCode::kInvalidArgument
                                                     : StatusCode::kFailed;
-  return {Status(status_code, text), retryable};
+  return ApiError{Status(status_code, text), retryable};
 }
 
 }  // namespace
@@ -68,18 +55,8 @@ ErrorAnswer ParseError(const HttpResponse& response, std::string_view host) {
 Result<std::string> ResolveServiceEndpoint(const EnvMap& env, std::string_view service, std::string_view region) {
   std::string id = service == "secretsmanager" ? "SECRETS_MANAGER" : std::string(service);
   for (char& c : id) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  if (ToLower(EnvValue(env, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) != "true") {
-    for (const std::string& name : {"AWS_ENDPOINT_URL_" + id, std::string("AWS_ENDPOINT_URL")}) {
-      std::string value(Trim(EnvValue(env, name)));
-      if (value.empty()) continue;
-      Result<Url> url = ParseUrl(value);
-      if (!url.ok() || (url->scheme != "http" && url->scheme != "https")) {
-        return InvalidArgument(name + "='" + value + "' is not an http(s) URL");
-      }
-      while (EndsWith(value, "/")) value.pop_back();
-      return value;
-    }
-  }
+  SLIPWAY_ASSIGN_OR_RETURN(std::string configured, ConfiguredEndpointUrl(env, id));
+  if (!configured.empty()) return configured;
   std::string r = region.empty() ? "us-east-1" : std::string(region);
   return "https://" + std::string(service) + "." + r + (StartsWith(r, "cn-") ? ".amazonaws.com.cn" : ".amazonaws.com");
 }
@@ -119,38 +96,15 @@ Result<std::string> SecretsClient::Call(std::string_view what, const std::string
                                         const Credentials& credentials) const {
   if (options_.http == nullptr) return Internal(std::string(what) + ": no HTTP client");
   if (credentials.empty()) return InvalidArgument(std::string(what) + ": no credentials to sign the request with");
-  Result<Url> url = ParseUrl(endpoint);
-  if (!url.ok()) return url.status().WithContext(what);
-  int64_t delay_ms = options_.retry_delay_ms;
-  Status last;
-  for (int attempt = 1; attempt <= options_.attempts; ++attempt) {
-    HttpRequest request;
-    request.method = "POST";
-    request.url = endpoint + "/";
-    request.headers = {{"Content-Type", "application/x-amz-json-1.1"}, {"X-Amz-Target", std::string(target)}};
-    request.body = body;
-    request.timeout_ms = options_.timeout_ms;
-    SigningOptions signing{options_.region, std::string(service), options_.clock()};
-    SigningRequest to_sign{request.method, request.url, {}, request.headers, request.body};
-    SLIPWAY_ASSIGN_OR_RETURN(SignedRequest signed_request, SignRequest(to_sign, credentials, signing));
-    request.url = signed_request.url;
-    request.headers = std::move(signed_request.headers);
-    Result<HttpResponse> response = options_.http->Send(request);
-    bool retryable = true;
-    if (!response.ok()) {
-      last = response.status();
-    } else if (response->status == 200) {
-      return std::move(response->body);
-    } else {
-      ErrorAnswer error = ParseError(response.value(), url->host);
-      last = error.status;
-      retryable = error.retryable;
-    }
-    if (!retryable || attempt == options_.attempts) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
-    delay_ms *= 2;
-  }
-  return last.WithContext(what);
+  HttpRequest request;
+  request.method = "POST";
+  request.url = endpoint + "/";
+  request.headers = {{"Content-Type", "application/x-amz-json-1.1"}, {"X-Amz-Target", std::string(target)}};
+  request.body = body;
+  request.timeout_ms = options_.timeout_ms;
+  ApiCallOptions call{options_.region, std::string(service), &credentials,
+                      options_.clock,  options_.attempts,    options_.retry_delay_ms};
+  return CallApi(*options_.http, what, request, call, ReadError);
 }
 
 Result<std::string> SecretsClient::GetParameter(const Credentials& credentials, std::string_view name) const {

@@ -1,5 +1,6 @@
 #include "aws/shared_config.h"
 
+#include "aws/url.h"
 #include "util/fs.h"
 #include "util/strings.h"
 
@@ -121,6 +122,21 @@ std::string ResolveRegion(const EnvMap& env, const SharedConfig& config) {
     }
   }
   return region;
+}
+
+Result<std::string> ConfiguredEndpointUrl(const EnvMap& env, std::string_view service_id) {
+  if (ToLower(EnvValue(env, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) == "true") return std::string();
+  for (const std::string& name : {"AWS_ENDPOINT_URL_" + std::string(service_id), std::string("AWS_ENDPOINT_URL")}) {
+    std::string value = EnvValue(env, name);
+    if (value.empty()) continue;
+    Result<Url> url = ParseUrl(value);
+    if (!url.ok() || (url->scheme != "http" && url->scheme != "https")) {
+      return InvalidArgument(name + "='" + value + "' is not an http(s) URL");
+    }
+    while (EndsWith(value, "/")) value.pop_back();
+    return value;
+  }
+  return std::string();
 }
 
 Result<std::vector<std::string>> SplitCommandLine(std::string_view line) {

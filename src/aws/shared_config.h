@@ -47,6 +47,13 @@ Result<SharedConfig> LoadSharedConfig(const EnvMap& env);
 // selected profile's `region` in the config files. "" when none is set.
 std::string ResolveRegion(const EnvMap& env, const SharedConfig& config);
 
+// The endpoint configured for a service in the environment snapshot:
+// AWS_ENDPOINT_URL_<SERVICE_ID> ("STS", "SSM", "SECRETS_MANAGER"), then
+// AWS_ENDPOINT_URL, both ignored when AWS_IGNORE_CONFIGURED_ENDPOINT_URLS is
+// "true"; without trailing '/'. "" when none is set; InvalidArgument naming
+// the variable when it is not an http(s) URL.
+Result<std::string> ConfiguredEndpointUrl(const EnvMap& env, std::string_view service_id);
+
 // Splits a command line the way a POSIX shell would tokenize it (quotes and
 // backslashes), without running a shell: for credential_process. Returns
 // InvalidArgument for an unterminated quote.

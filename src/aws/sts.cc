@@ -1,10 +1,8 @@
 #include "aws/sts.h"
 
-#include <chrono>
-#include <thread>
+#include <optional>
 
 #include "aws/shared_config.h"
-#include "aws/sigv4.h"
 #include "aws/timestamp.h"
 #include "aws/xml.h"
 #include "util/clock.h"
@@ -21,11 +19,6 @@ bool IsSessionNameChar(char c) {
          c == '=' || c == ',' || c == '.' || c == '@' || c == '-';
 }
 
-std::string EnvValue(const EnvMap& env, const std::string& name) {
-  auto it = env.find(name);
-  return it == env.end() ? "" : it->second;
-}
-
 // STS error codes that mean "you may not", as opposed to a bad request or an
 // outage. All of them fail a run with StatusCode::kPermissionDenied.
 bool IsRefusal(std::string_view code) {
@@ -40,12 +33,9 @@ bool IsRetryable(std::string_view code, int http_status) {
          code == "IDPCommunicationError" || code == "RequestLimitExceeded";
 }
 
-struct ErrorAnswer {
-  Status status;
-  bool retryable = false;
-};
-
-ErrorAnswer ParseError(const HttpResponse& response, std::string_view host) {
+// A query-protocol error answer: <ErrorResponse><Error><Code>…</Code>
+// <Message>…</Message></Error></ErrorResponse>.
+std::optional<ApiError> ReadError(const HttpResponse& response) {
   Result<XmlElement> doc = ParseXml(response.body);
   std::string code, message;
   if (doc.ok()) {
@@ -55,10 +45,7 @@ ErrorAnswer ParseError(const HttpResponse& response, std::string_view host) {
       message = std::string(Trim(error->TextAt({"Message"})));
     }
   }
-  if (code.empty()) {
-    return {NetworkError("HTTP " + std::to_string(response.status) + " from '" + std::string(host) + "'"),
-            response.status >= 500 || response.status == 429};
-  }
+  if (code.empty()) return std::nullopt;
   std::string text = message.empty() ? code : code + ": " + message;
   StatusCode status_code = IsRefusal(code) ? StatusCode::kPermissionDenied
                            : code == "ValidationError" || code == "MalformedPolicyDocument"
@@ -66,7 +53,7 @@ ErrorAnswer ParseError(const HttpResponse& response, std::string_view host) {
                                : StatusCode::kFailed;
   bool retryable = IsRetryable(code, response.status);
   if (retryable) status_code = StatusCode::kNetwork;
-  return {Status(status_code, text), retryable};
+  return ApiError{Status(status_code, text), retryable};
 }
 
 Result<Credentials> ParseCredentials(const std::string& body, std::string_view result_name) {
@@ -91,19 +78,8 @@ Result<Credentials> ParseCredentials(const std::string& body, std::string_view r
 Result<StsEndpoint> ResolveStsEndpoint(const EnvMap& env, std::string_view region) {
   StsEndpoint out;
   out.signing_region = region.empty() ? "us-east-1" : std::string(region);
-  if (ToLower(EnvValue(env, "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")) != "true") {
-    for (const char* name : {"AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL"}) {
-      std::string value(Trim(EnvValue(env, name)));
-      if (value.empty()) continue;
-      Result<Url> url = ParseUrl(value);
-      if (!url.ok() || (url->scheme != "http" && url->scheme != "https")) {
-        return InvalidArgument(std::string(name) + "='" + value + "' is not an http(s) URL");
-      }
-      while (EndsWith(value, "/")) value.pop_back();
-      out.url = value;
-      return out;
-    }
-  }
+  SLIPWAY_ASSIGN_OR_RETURN(out.url, ConfiguredEndpointUrl(env, "STS"));
+  if (!out.url.empty()) return out;
   if (region.empty()) {
     out.url = "https://sts.amazonaws.com";
   } else {
@@ -143,40 +119,15 @@ StsClient::StsClient(StsOptions options) : options_(std::move(options)) {
 Result<std::string> StsClient::Call(std::string_view what, const QueryList& form,
                                     const Credentials* credentials) const {
   if (options_.http == nullptr) return Internal("sts: no HTTP client");
-  Result<Url> url = ParseUrl(options_.endpoint.url);
-  if (!url.ok()) return url.status();
-  int64_t delay_ms = options_.retry_delay_ms;
-  Status last;
-  for (int attempt = 1; attempt <= options_.attempts; ++attempt) {
-    HttpRequest request;
-    request.method = "POST";
-    request.url = options_.endpoint.url + "/";
-    request.headers = {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
-    request.body = EncodeQuery(form);
-    request.timeout_ms = options_.timeout_ms;
-    if (credentials != nullptr) {
-      SigningOptions signing{options_.endpoint.signing_region, "sts", options_.clock()};
-      SigningRequest to_sign{request.method, request.url, {}, request.headers, request.body};
-      SLIPWAY_ASSIGN_OR_RETURN(SignedRequest signed_request, SignRequest(to_sign, *credentials, signing));
-      request.url = signed_request.url;
-      request.headers = std::move(signed_request.headers);
-    }
-    Result<HttpResponse> response = options_.http->Send(request);
-    bool retryable = true;
-    if (!response.ok()) {
-      last = response.status();
-    } else if (response->status == 200) {
-      return std::move(response->body);
-    } else {
-      ErrorAnswer error = ParseError(response.value(), url->host);
-      last = error.status;
-      retryable = error.retryable;
-    }
-    if (!retryable || attempt == options_.attempts) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
-    delay_ms *= 2;
-  }
-  return last.WithContext(what);
+  HttpRequest request;
+  request.method = "POST";
+  request.url = options_.endpoint.url + "/";
+  request.headers = {{"Content-Type", "application/x-www-form-urlencoded; charset=utf-8"}};
+  request.body = EncodeQuery(form);
+  request.timeout_ms = options_.timeout_ms;
+  ApiCallOptions call{options_.endpoint.signing_region, "sts", credentials, options_.clock, options_.attempts,
+                      options_.retry_delay_ms};
+  return CallApi(*options_.http, what, request, call, ReadError);
 }
 
 Result<Credentials> StsClient::AssumeRole(const Credentials& base, const AssumeRoleParams& params) const {

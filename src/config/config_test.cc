@@ -100,7 +100,7 @@ TEST(ConfigTest, ReadsEveryKeyOfAFullFile) {
 
   const EnvironmentConfig* a = c.Find("automation");
   ASSERT_NE(a, nullptr);
-  EXPECT_EQ(a->line, 12);
+  EXPECT_EQ(a->line, 14);
   ASSERT_TRUE(a->settings.has_value());
   EXPECT_EQ(a->settings->url, "codecommit::eu-west-1://SpaSettings");
   EXPECT_EQ(a->settings->branch, "main");
@@ -128,9 +128,9 @@ TEST(ConfigTest, ReadsEveryKeyOfAFullFile) {
   EXPECT_TRUE(a->triggers.push.any_path);
   EXPECT_EQ(a->triggers.schedule, (std::vector<std::string>{"0 3 * * *", "@daily"}));
   EXPECT_EQ(a->triggers.schedule_at,
-            (std::vector<std::string>{"/srv/slipway/slipway.yaml:37:19", "/srv/slipway/slipway.yaml:37:32"}));
+            (std::vector<std::string>{"/srv/slipway/slipway.yaml:39:19", "/srv/slipway/slipway.yaml:39:32"}));
   EXPECT_EQ(a->triggers.tz, "Europe/Paris");
-  EXPECT_EQ(a->triggers.tz_at, "/srv/slipway/slipway.yaml:38:11");
+  EXPECT_EQ(a->triggers.tz_at, "/srv/slipway/slipway.yaml:40:11");
   EXPECT_TRUE(a->triggers.catch_up);
   EXPECT_EQ(a->timeout_ms, 45 * 60'000);
 

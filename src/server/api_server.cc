@@ -690,10 +690,12 @@ void ApiServer::Impl::Log(const httplib::Request& req, httplib::Response& res, i
     return Follow(req, res, *run, offset);
   }
   if (run->log_path.empty()) return SendError(res, 404, "run " + std::to_string(id) + " has no log yet (it is queued)");
-  UniqueFd fd(::open(run->log_path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid() && errno == ENOENT && !daemon.node_id().empty()) {
-    // Fleet mode: the run ran on another node, which copies its log into
-    // the database (fleet.cc); stream it from there.
+  // Fleet mode: a run of another node is read from the database, where
+  // that node copies its log (fleet.cc), even if a file of that name exists
+  // here (each node's disk is its own).
+  bool remote = !daemon.node_id().empty() && !run->node.empty() && run->node != daemon.node_id();
+  UniqueFd fd(remote ? -1 : ::open(run->log_path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (remote || (!fd.valid() && errno == ENOENT && !daemon.node_id().empty())) {
     res.set_chunked_content_provider(
         "text/plain; charset=utf-8", [this, id, offset](size_t at, httplib::DataSink& sink) {
           Result<std::string> chunk =
@@ -731,7 +733,8 @@ void ApiServer::Impl::Follow(const httplib::Request&, httplib::Response& res, co
     std::string path;
     UniqueFd fd;
     int64_t offset = 0;
-    bool final = false;  // the run has finished: what the file holds now is all there will be
+    bool remote = false;  // fleet: another node runs it; read the database, not a file
+    bool final = false;   // the run has finished: what the file holds now is all there will be
     RunStatus status = RunStatus::kQueued;
     int64_t last_check_ms = 0;
     int64_t last_write_ms = 0;
@@ -740,6 +743,7 @@ void ApiServer::Impl::Follow(const httplib::Request&, httplib::Response& res, co
   auto state = std::make_shared<State>();
   state->run_id = run.id;
   state->path = run.log_path;
+  state->remote = !daemon.node_id().empty() && !run.node.empty() && run.node != daemon.node_id();
   state->offset = offset;
   state->final = IsFinal(run.status);
   state->status = run.status;
@@ -756,14 +760,16 @@ void ApiServer::Impl::Follow(const httplib::Request&, httplib::Response& res, co
         sink.done();
         return true;
       }
-      if (!s.fd.valid() && !s.path.empty()) s.fd = UniqueFd(::open(s.path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!s.remote && !s.fd.valid() && !s.path.empty()) {
+        s.fd = UniqueFd(::open(s.path.c_str(), O_RDONLY | O_CLOEXEC));
+      }
       ssize_t n = 0;
       if (s.fd.valid()) {
         n = ::pread(s.fd.get(), s.buf.data(), s.buf.size(), s.offset);
         if (n < 0) n = 0;
       } else if (!daemon.node_id().empty()) {
         // Fleet mode: a run of another node; its log is copied into the
-        // database (fleet.cc, once per heartbeat).
+        // database (fleet.cc, every 250 ms and before the run is final).
         Result<std::string> chunk = daemon.store().ReadLog(s.run_id, s.offset, static_cast<int64_t>(s.buf.size()));
         if (chunk.ok() && !chunk->empty()) {
           std::copy(chunk->begin(), chunk->end(), s.buf.begin());
@@ -801,6 +807,8 @@ void ApiServer::Impl::Follow(const httplib::Request&, httplib::Response& res, co
         Result<RunRecord> r = daemon.store().GetRun(s.run_id);
         if (r.ok()) {
           if (s.path.empty()) s.path = r->log_path;
+          // A queued run has no node yet; it may start on another one.
+          if (!s.fd.valid() && !daemon.node_id().empty() && !r->node.empty()) s.remote = r->node != daemon.node_id();
           s.status = r->status;
           // Read the file once more after seeing the final status: the last
           // lines were written before it.

@@ -287,7 +287,8 @@ TEST(FaultsE2E, AFullStateFilesystemFailsClearlyKeepsTheDatabaseAndRecoversWhenS
     EXPECT_EQ(status, "failed") << run.dump(2) << serve.Log();
     error = run["error"].is_string() ? run["error"].get<std::string>() : "";
   } else {
-    EXPECT_GE(r->status, 500) << r->body;
+    EXPECT_EQ(r->status, 507) << r->body;
+    EXPECT_EQ(json::parse(r->body, nullptr, false).value("error", ""), "insufficient_storage") << r->body;
     error = r->body;
   }
   std::cout << "full disk: " << error << std::endl;
