@@ -374,7 +374,7 @@ constexpr const char* kMigrationLockKey = "7301846015528317440";
 constexpr const char* kRunColumns =
     R"sql(id, environment, kind, "trigger", actor, status, settings_commit, code_url, code_ref, code_commit,
 branch_pin, requested_ref, created_ms, started_ms, finished_ms, error, log_path, workspace, exported_json, signer,
-context_json, cancel_requested_ms, cancel_requested_by, log_pruned_ms)sql";
+context_json, cancel_requested_ms, cancel_requested_by, log_pruned_ms, node)sql";
 
 // The final statuses (IsFinal), for SQL.
 constexpr const char* kFinalStatuses = "('succeeded', 'failed', 'cancelled', 'timed_out', 'interrupted')";
@@ -437,6 +437,7 @@ Result<RunRecord> ReadRun(const Conn& c, const PgResult& r, int row, std::string
   run.cancel_requested_ms = r.Int(row, 21);
   run.cancel_requested_by = r.Text(row, 22);
   run.log_pruned_ms = r.Int(row, 23);
+  run.node = r.Text(row, 24);
   if (!ParseRunStatus(status, &run.status)) {
     return Error(*c.name, what, "run " + std::to_string(run.id) + " has an unknown status '" + status + "'",
                  StatusCode::kInternal);

@@ -36,6 +36,7 @@ json RunRecordToJson(const RunRecord& r, const RunJsonOptions& options) {
   j["finished_ms"] = r.finished_ms;
   j["duration_ms"] = r.finished_ms > 0 && r.started_ms > 0 ? r.finished_ms - r.started_ms : 0;
   j["error"] = r.error;
+  if (!r.node.empty()) j["node"] = r.node;  // fleet: the node that ran it (doc/fleet.md)
   if (r.cancel_requested_ms != 0) j["cancel_requested_by"] = r.cancel_requested_by;              // doc/fleet.md
   if (r.log_pruned_ms != 0) j["log_deleted_ms"] = r.log_pruned_ms;                               // log_retention_days
   j["signer"] = r.signer;                                                                        // doc/verify.md

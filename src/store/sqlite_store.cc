@@ -212,7 +212,7 @@ constexpr int kLatestVersion = static_cast<int>(std::size(kMigrations));
 constexpr const char* kRunColumns =
     R"sql(id, environment, kind, "trigger", actor, status, settings_commit, code_url, code_ref, code_commit,
 branch_pin, requested_ref, created_ms, started_ms, finished_ms, error, log_path, workspace, exported_json, signer,
-context_json, cancel_requested_ms, cancel_requested_by, log_pruned_ms)sql";
+context_json, cancel_requested_ms, cancel_requested_by, log_pruned_ms, node)sql";
 
 // The final statuses (IsFinal), for SQL.
 constexpr const char* kFinalStatuses = "('succeeded', 'failed', 'cancelled', 'timed_out', 'interrupted')";
@@ -448,6 +448,7 @@ Result<RunRecord> ReadRun(const Conn& c, Query& q) {
   run.cancel_requested_ms = q.Int(21);
   run.cancel_requested_by = q.Text(22);
   run.log_pruned_ms = q.Int(23);
+  run.node = q.Text(24);
   SLIPWAY_RETURN_IF_ERROR(q.ColumnStatus());
   if (!ParseRunStatus(status, &run.status)) {
     return Error(c, q.what(), "run " + std::to_string(run.id) + " has an unknown status '" + status + "'",

@@ -80,11 +80,12 @@ struct RunRecord {
   std::string signer;        // who signed what was verified (doc/verify.md), "" when not verified
   std::string context_json;  // a preview's pull request as a JSON object (doc/previews.md), "" otherwise
   // Schema version 5 (SQLite) / 2 (PostgreSQL), issue 7. Read from the
-  // store; CreateRun, UpdateRun and FinishRun never write them (RequestCancel
-  // and PruneLogs do).
+  // store; CreateRun, UpdateRun and FinishRun never write them (RequestCancel,
+  // PruneLogs and ClaimNextRun do).
   int64_t cancel_requested_ms = 0;  // a cancel was asked for on another node (fleet); 0: none
   std::string cancel_requested_by;  // who asked
   int64_t log_pruned_ms = 0;        // when log_retention_days deleted the run's log; 0: kept
+  std::string node;                 // fleet: the node that claimed it (ClaimNextRun); "" otherwise
   std::vector<StepRecord> steps;
 };
 
