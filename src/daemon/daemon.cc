@@ -8,6 +8,7 @@
 
 #include "daemon/mirror_lock.h"
 #include "git/git.h"
+#include "notify/forge.h"
 #include "notify/notify.h"
 #include "store/retrying_store.h"
 #include "triggers/cron.h"
@@ -261,6 +262,11 @@ void Daemon::Execute(RunRecord run, std::shared_ptr<const Config> config, std::s
   // fetch): the run does not fetch them a second time.
   if (run.trigger == "push" || run.trigger == "webhook") options.reuse_fetch_ms = kReusePushFetchMs;
   options.kind = run.kind;
+  if (run.kind == "preview") {  // a fork's head is under a ref of the settings remote (doc/previews.md)
+    if (Result<PreviewContext> pr = ParsePreviewContext(run.context_json); pr.ok()) {
+      options.pinned_settings_ref = pr->fetch_ref;
+    }
+  }
   std::string diff_output;
   options.diff_output = &diff_output;
   // Fleet mode: the run's records wait out a database outage (up to 10

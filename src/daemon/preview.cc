@@ -113,6 +113,7 @@ void Daemon::Preview(const PreviewRequest& request, const Config& config) {
     options.timeout_ms = std::min(config.git_timeout_ms, kPreviewGitTimeoutMs);
     Result<GitOptions> with_access = Pipeline::GitOptionsForUrl(*envs.front(), url, /*for_settings=*/true, options);
     bool fork_refused = false;
+    bool from_pull_ref = false;
     Result<std::vector<std::string>> changed = [&]() -> Result<std::vector<std::string>> {
       if (!with_access.ok()) return with_access.status();
       Git git(*with_access);
@@ -134,6 +135,7 @@ void Daemon::Preview(const PreviewRequest& request, const Config& config) {
               RedactUrl(url) + " nor under " + pull_ref +
               (at_ref.ok() ? " (it points at " + at_ref->substr(0, 12) + " now)" : ": " + at_ref.status().message()));
         }
+        from_pull_ref = true;
         LogEvent(what + " comes from a fork: previewing " + pr.head_commit.substr(0, 12) + " from " + pull_ref +
                  " (server.preview_forks is on)");
       }
@@ -156,7 +158,9 @@ void Daemon::Preview(const PreviewRequest& request, const Config& config) {
       run.trigger = "pull_request";
       run.actor = request.source + " #" + std::to_string(pr.number);
       run.settings_commit = pr.head_commit;
-      run.context_json = EncodePreviewContext(context);
+      PreviewContext with_ref = context;
+      if (from_pull_ref) with_ref.fetch_ref = pull_ref;
+      run.context_json = EncodePreviewContext(with_ref);
       Result<TriggerResult> queued = [&]() -> Result<TriggerResult> {
         std::lock_guard lock(mu_);
         if (stopping_) return Failed("shutting down");

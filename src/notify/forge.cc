@@ -62,6 +62,7 @@ std::string EncodePreviewContext(const PreviewContext& c) {
                       {"head_branch", c.head_branch},
                       {"base_branch", c.base_branch},
                       {"title", c.title}};
+  if (!c.fetch_ref.empty()) j["fetch_ref"] = c.fetch_ref;
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
@@ -76,6 +77,7 @@ Result<PreviewContext> ParsePreviewContext(const std::string& text) {
     c.head_branch = j.value("head_branch", "");
     c.base_branch = j.value("base_branch", "");
     c.title = j.value("title", "");
+    c.fetch_ref = j.value("fetch_ref", "");
     return c;
   } catch (const std::exception&) {
     return InvalidArgument("not a preview context");

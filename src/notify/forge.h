@@ -20,6 +20,9 @@ struct PreviewContext {
   std::string head_branch;
   std::string base_branch;
   std::string title;
+  // A fork's request: the base repository's ref its head was fetched from
+  // ("refs/pull/12/head"), so a run on any node can fetch it too; "" otherwise.
+  std::string fetch_ref;
 };
 std::string EncodePreviewContext(const PreviewContext& c);
 // kInvalidArgument when `json` is not a preview context.

@@ -204,6 +204,9 @@ TEST(ForgeTest, PreviewContextRoundTrips) {
   EXPECT_EQ(back->forge, "gitlab");
   EXPECT_EQ(back->number, 7);
   EXPECT_EQ(back->head, c.head);
+  EXPECT_EQ(back->fetch_ref, "");
+  c.fetch_ref = "refs/merge-requests/7/head";  // a fork's request
+  EXPECT_EQ(ParsePreviewContext(EncodePreviewContext(c))->fetch_ref, "refs/merge-requests/7/head");
   EXPECT_FALSE(ParsePreviewContext("{}").ok());
 }
 

@@ -423,6 +423,9 @@ Result<Desired> Pipeline::Prepare(const EnvironmentConfig& env, const RunOptions
     if (!pinned_settings_commit.empty()) {
       // A rollback: exactly this commit, fetched only when the mirror lacks it.
       if (!git.HasCommit(s.url, pinned_settings_commit)) SLIPWAY_RETURN_IF_ERROR(git.Fetch(s.url));
+      if (!git.HasCommit(s.url, pinned_settings_commit) && !options.pinned_settings_ref.empty()) {
+        SLIPWAY_RETURN_IF_ERROR(git.FetchRef(s.url, options.pinned_settings_ref).status());
+      }
       if (!git.HasCommit(s.url, pinned_settings_commit)) {
         return NotFound("settings commit " + pinned_settings_commit + " no longer exists in " + RedactUrl(s.url));
       }

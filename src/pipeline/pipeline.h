@@ -77,6 +77,10 @@ struct RunOptions {
   // is still read at that settings commit (its variables, the ref's name).
   std::string pinned_settings_commit;
   std::string pinned_code_commit;
+  // A fork's preview (doc/previews.md): the settings remote's ref that holds
+  // pinned_settings_commit ("refs/pull/12/head"), fetched when the mirror
+  // lacks the commit (a fleet node other than the one that took the hook).
+  std::string pinned_settings_ref;
   // A fetch of the settings or code mirror that completed less than this
   // long ago is not repeated (GitOptions::reuse_fetch_ms): the daemon sets it
   // for push-triggered runs, whose trigger has just fetched the commit that
