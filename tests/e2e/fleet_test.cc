@@ -466,5 +466,42 @@ TEST_F(FleetTest, AFollowerOnAnotherNodeSeesTheLastLineEveryTime) {
   }
 }
 
+TEST_F(FleetTest, ANodeDeclaredLostThatReturnsLeavesItsRunInterrupted) {
+  std::string step = "echo $$ > \"$LOCKS/$SLIPWAY_ENV.pid\"; " + std::string(daemon_testing::kWaitForGate);
+  ASSERT_NO_FATAL_FAILURE(StartFleet(Env("slow", step), 2));
+  auto r = apis_[0]->Post("/api/v1/environments/slow/trigger");
+  ASSERT_TRUE(r && r->status == 202);
+  int64_t id = json::parse(r->body)["run_id"].get<int64_t>();
+  int owner = NodeRunning(id);
+  ASSERT_GE(owner, 0) << FleetLogs();
+  int other = 1 - owner;
+  std::string pid_file = locks_ + "/slow.pid";
+  ASSERT_TRUE(WaitFor([&] { return testing::ReadTextFile(pid_file).find('\n') != std::string::npos; }, 20'000));
+  pid_t step_pid = static_cast<pid_t>(std::stol(testing::ReadTextFile(pid_file)));
+
+  // The owner stops heartbeating (frozen, not dead) past the TTL...
+  nodes_[owner]->Signal(SIGSTOP);
+  ASSERT_TRUE(WaitFor([&] { return apis_[other]->Run(id)["status"] == "interrupted"; }, 3'000 + 10'000)) << FleetLogs();
+  // ...and comes back: it stops the run's processes, and its own end of the
+  // run (cancelled) must not overwrite what the fleet decided.
+  nodes_[owner]->Signal(SIGCONT);
+  ASSERT_TRUE(WaitFor([&] { return ::kill(step_pid, 0) != 0 && errno == ESRCH; }, 20'000)) << FleetLogs();
+  ASSERT_TRUE(WaitFor(
+      [&] { return nodes_[owner]->Log().find("no longer running (it is interrupted)") != std::string::npos; }, 20'000))
+      << FleetLogs();
+  json run = apis_[owner]->Run(id);
+  EXPECT_EQ(run["status"], "interrupted") << run.dump();
+  EXPECT_NE(run["error"].get<std::string>().find("node lost"), std::string::npos) << run.dump();
+  // The returned node works again.
+  world_.OpenGate("slow");
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        json j = apis_[other]->GetJson("/api/v1/nodes");
+        return j.is_object() && j["nodes"].size() == 2u;
+      },
+      20'000))
+      << FleetLogs();
+}
+
 }  // namespace
 }  // namespace slipway
