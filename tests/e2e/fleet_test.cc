@@ -128,6 +128,30 @@ class FleetTest : public ::testing::Test {
     return runs;
   }
 
+  // On a fleet of two started here, env "slow" runs a step that records its
+  // pid and waits for a gate that never opens: the run, which node runs it,
+  // the other node, and the step's pid once it is running.
+  struct GatedRun {
+    int64_t id = 0;
+    int owner = -1;
+    int other = -1;
+    pid_t step_pid = 0;
+  };
+  void StartGatedRunOnTwoNodes(GatedRun* out) {
+    std::string step = "echo $$ > \"$LOCKS/$SLIPWAY_ENV.pid\"; " + std::string(daemon_testing::kWaitForGate);
+    ASSERT_NO_FATAL_FAILURE(StartFleet(Env("slow", step), 2));
+    auto r = apis_[0]->Post("/api/v1/environments/slow/trigger");
+    ASSERT_TRUE(r && r->status == 202);
+    out->id = json::parse(r->body)["run_id"].get<int64_t>();
+    out->owner = NodeRunning(out->id);
+    ASSERT_GE(out->owner, 0) << FleetLogs();
+    out->other = 1 - out->owner;
+    std::string pid_file = locks_ + "/slow.pid";
+    ASSERT_TRUE(WaitFor([&] { return testing::ReadTextFile(pid_file).find('\n') != std::string::npos; }, 20'000))
+        << FleetLogs();
+    out->step_pid = static_cast<pid_t>(std::stol(testing::ReadTextFile(pid_file)));
+  }
+
   std::string FleetLogs() const {
     std::string all;
     for (int i = 0; i < static_cast<int>(nodes_.size()); ++i) {
@@ -336,22 +360,15 @@ TEST_F(FleetTest, ADatabaseOutageMakesNodesWaitAndRetryAndLosesNothing) {
 }
 
 TEST_F(FleetTest, ACancelThroughAnotherNodeStopsTheRunWhereItRuns) {
-  std::string step = "echo $$ > \"$LOCKS/$SLIPWAY_ENV.pid\"; " + std::string(daemon_testing::kWaitForGate);
-  ASSERT_NO_FATAL_FAILURE(StartFleet(Env("slow", step), 2));
-  auto r = apis_[0]->Post("/api/v1/environments/slow/trigger");
-  ASSERT_TRUE(r && r->status == 202);
-  int64_t id = json::parse(r->body)["run_id"].get<int64_t>();
-  int owner = NodeRunning(id);
-  ASSERT_GE(owner, 0) << FleetLogs();
-  int other = 1 - owner;
-  std::string pid_file = locks_ + "/slow.pid";
-  ASSERT_TRUE(WaitFor([&] { return testing::ReadTextFile(pid_file).find('\n') != std::string::npos; }, 20'000))
-      << FleetLogs();
-  pid_t step_pid = static_cast<pid_t>(std::stol(testing::ReadTextFile(pid_file)));
+  GatedRun gated;
+  ASSERT_NO_FATAL_FAILURE(StartGatedRunOnTwoNodes(&gated));
+  const int64_t id = gated.id;
+  const int owner = gated.owner, other = gated.other;
+  const pid_t step_pid = gated.step_pid;
   ASSERT_EQ(::kill(step_pid, 0), 0) << "the step is not running";
 
   // A queued run of the same environment, cancelled through either node: at once.
-  r = apis_[owner]->Post("/api/v1/environments/slow/trigger");
+  auto r = apis_[owner]->Post("/api/v1/environments/slow/trigger");
   ASSERT_TRUE(r && r->status == 202);
   int64_t queued = json::parse(r->body)["run_id"].get<int64_t>();
   ASSERT_NE(queued, id);
@@ -467,17 +484,11 @@ TEST_F(FleetTest, AFollowerOnAnotherNodeSeesTheLastLineEveryTime) {
 }
 
 TEST_F(FleetTest, ANodeDeclaredLostThatReturnsLeavesItsRunInterrupted) {
-  std::string step = "echo $$ > \"$LOCKS/$SLIPWAY_ENV.pid\"; " + std::string(daemon_testing::kWaitForGate);
-  ASSERT_NO_FATAL_FAILURE(StartFleet(Env("slow", step), 2));
-  auto r = apis_[0]->Post("/api/v1/environments/slow/trigger");
-  ASSERT_TRUE(r && r->status == 202);
-  int64_t id = json::parse(r->body)["run_id"].get<int64_t>();
-  int owner = NodeRunning(id);
-  ASSERT_GE(owner, 0) << FleetLogs();
-  int other = 1 - owner;
-  std::string pid_file = locks_ + "/slow.pid";
-  ASSERT_TRUE(WaitFor([&] { return testing::ReadTextFile(pid_file).find('\n') != std::string::npos; }, 20'000));
-  pid_t step_pid = static_cast<pid_t>(std::stol(testing::ReadTextFile(pid_file)));
+  GatedRun gated;
+  ASSERT_NO_FATAL_FAILURE(StartGatedRunOnTwoNodes(&gated));
+  const int64_t id = gated.id;
+  const int owner = gated.owner, other = gated.other;
+  const pid_t step_pid = gated.step_pid;
 
   // The owner stops heartbeating (frozen, not dead) past the TTL...
   nodes_[owner]->Signal(SIGSTOP);
