@@ -1169,9 +1169,12 @@ Result<std::optional<RunRecord>> PostgresStore::ClaimNextRun(const std::string& 
   constexpr std::string_view kWhat = "claim a queued run";
   std::vector<std::string> skip = busy;
   // SKIP LOCKED: nodes claiming at once each take a different row instead of
-  // queueing behind one another. Two nodes may still take two queued runs of
-  // one environment in the same instant; the unique index on running deploy
-  // runs lets only one of them commit, and the other tries the next run.
+  // queueing behind one another. Only the oldest queued run of an environment
+  // is claimable: a node that skips a row another node has locked must not
+  // take a younger run of that environment (it would run out of order). Two
+  // nodes may still take runs of one environment in the same instant; the
+  // unique index on running deploy runs lets only one of them commit, and the
+  // other tries the next run.
   for (int attempt = 0; attempt < 5; ++attempt) {
     Params p;
     p.Int(started_ms).Text(node_id).TextArray(skip);
@@ -1180,6 +1183,8 @@ WITH next AS (
   SELECT q.id AS next_id FROM runs q
   WHERE q.status = 'queued' AND NOT (q.environment = ANY($3::text[]))
     AND NOT EXISTS (SELECT 1 FROM runs x WHERE x.environment = q.environment AND x.status = 'running')
+    AND NOT EXISTS (SELECT 1 FROM runs o WHERE o.environment = q.environment AND o.status = 'queued'
+                    AND o.id < q.id)
   ORDER BY q.id LIMIT 1
   FOR UPDATE SKIP LOCKED)
 UPDATE runs SET status = 'running', started_ms = $1, node = $2, error = ''::bytea

@@ -7,7 +7,10 @@
 #include <libpq-fe.h>
 
 #include <atomic>
+#include <optional>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "store/retrying_store.h"
 #include "store/store_test.h"
@@ -122,6 +125,41 @@ TEST_F(PostgresStoreTest, TheDatabaseRefusesASecondRunningDeployOfAnEnvironment)
   EXPECT_EQ(second.status().code(), StatusCode::kAlreadyExists) << second.status().ToString();
   run.kind = "drift";  // other kinds are not deployments
   ASSERT_OK(StatusOf(store->CreateRun(run)));
+}
+
+// A node that finds an environment's oldest queued run locked by another
+// node's claim in flight must not take a younger run of that environment:
+// runs of one environment start in the order they were queued.
+TEST_F(PostgresStoreTest, AClaimNeverSkipsALockedOlderRunOfTheSameEnvironment) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<PostgresStore> store, PostgresStore::Open(url_));
+  std::vector<int64_t> ids;
+  for (const char* ref : {"v1", "v2"}) {
+    RunRecord run;
+    run.environment = "automation";
+    run.status = RunStatus::kQueued;
+    run.requested_ref = ref;
+    ASSERT_OK_AND_ASSIGN(EnqueueResult queued, store->EnqueueRun(run));
+    ASSERT_FALSE(queued.coalesced);
+    ids.push_back(queued.id);
+  }
+  // Another node's claim holds the older row (as its FOR UPDATE does).
+  PGconn* other = PQconnectdb(url_.c_str());
+  ASSERT_EQ(PQstatus(other), CONNECTION_OK) << PQerrorMessage(other);
+  auto exec = [&](const std::string& sql) {
+    PGresult* r = PQexec(other, sql.c_str());
+    ExecStatusType status = PQresultStatus(r);
+    PQclear(r);
+    return status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK;
+  };
+  ASSERT_TRUE(exec("BEGIN"));
+  ASSERT_TRUE(exec("SELECT id FROM runs WHERE id = " + std::to_string(ids[0]) + " FOR UPDATE"));
+  ASSERT_OK_AND_ASSIGN(std::optional<RunRecord> during, store->ClaimNextRun("n2", 1, {}));
+  EXPECT_FALSE(during.has_value()) << "took run " << during->id << " while the older run " << ids[0] << " waits";
+  ASSERT_TRUE(exec("ROLLBACK"));
+  PQfinish(other);
+  ASSERT_OK_AND_ASSIGN(std::optional<RunRecord> after, store->ClaimNextRun("n2", 2, {}));
+  ASSERT_TRUE(after.has_value());
+  EXPECT_EQ(after->id, ids[0]);
 }
 
 TEST_F(PostgresStoreTest, ARetryingStoreWaitsOutARestart) {
