@@ -145,7 +145,7 @@ if [[ " $skip " != *" polling "* ]]; then
     triggers: { push: { poll: 10s } }
     steps: [ { name: deploy, run: 'true' } ]
 "
-      seed+="INSERT INTO environment_state VALUES ('env$e', 0, 0, '', 0, '$head', 0);"
+      seed+="INSERT INTO environment_state (environment, paused, held_run_id, paused_by, paused_ms, evaluated_commit, schedule_ms) VALUES ('env$e', 0, 0, '', 0, '$head', 0);"
     done
   done
   port=$(free_port)
@@ -154,7 +154,7 @@ if [[ " $skip " != *" polling "* ]]; then
   # Every environment has already evaluated its head: the steady state, where
   # a cycle finds nothing new (the first poll would otherwise queue 1,000
   # first deployments).
-  sqlite3 "$d/state/slipway.db" "BEGIN; $seed COMMIT;"
+  printf 'BEGIN; %s COMMIT;' "$seed" | sqlite3 "$d/state/slipway.db"
   serve "$d"
   sleep 15  # the first cycle and start-up
   polls() { curl -s "http://127.0.0.1:$port/metrics" | awk '/^slipway_polls_total/ {s += $2} END {print s + 0}'; }
@@ -192,7 +192,7 @@ if [[ " $skip " != *" idle "* ]]; then
   } > "$d/slipway.yaml"
   head=$(git -C "$d/src" rev-parse HEAD)
   (cd "$d" && "$slipway" token create --role viewer --name bench >/dev/null 2>&1)
-  sqlite3 "$d/state/slipway.db" "BEGIN; $(for e in $(seq 0 9); do echo "INSERT INTO environment_state VALUES ('env$e', 0, 0, '', 0, '$head', 0);"; done) COMMIT;"
+  sqlite3 "$d/state/slipway.db" "BEGIN; $(for e in $(seq 0 9); do echo "INSERT INTO environment_state (environment, paused, held_run_id, paused_by, paused_ms, evaluated_commit, schedule_ms) VALUES ('env$e', 0, 0, '', 0, '$head', 0);"; done) COMMIT;"
   serve "$d"
   sleep 10
   rss=$(rss_kb "$serve_pid")
