@@ -9,6 +9,7 @@
 #include <string_view>
 #include <utility>
 
+#include "store/refused_write.h"
 #include "util/clock.h"
 
 namespace slipway {
@@ -481,7 +482,7 @@ ON CONFLICT (run_id, idx) DO UPDATE SET
 // (nothing written) when the condition refused it, with `refused` saying why
 // from the stored status. *written (when given) tells whether a row changed.
 Status UpdateRunIn(const Conn& c, const RunRecord& run, std::string_view what, const std::string& condition,
-                   const std::function<std::string(const std::string& stored)>& refused, bool* written = nullptr) {
+                   std::string (*refused)(const RunRecord&, const std::string& stored), bool* written = nullptr) {
   Params p = RunParams(run);
   p.Int(run.id);
   SLIPWAY_ASSIGN_OR_RETURN(PgResult r, Exec(c, R"sql(
@@ -499,15 +500,12 @@ WHERE id = $21 AND )sql" + condition,
   if (stored.Rows() == 0) return Error(*c.name, what, "no such run", StatusCode::kNotFound);
   // A repeated FinishRun whose first attempt was applied: nothing to do.
   if (stored.Text(0, 0) == RunStatusName(run.status) && stored.Int(0, 1) == run.finished_ms) return Status::Ok();
-  return Error(*c.name, what, refused(stored.Text(0, 0)), StatusCode::kFailed);
+  return Error(*c.name, what, refused(run, stored.Text(0, 0)), StatusCode::kFailed);
 }
 
 Status UpdateRunIn(const Conn& c, const RunRecord& run, std::string_view what) {
   return UpdateRunIn(c, run, what, std::string("(status NOT IN ") + kFinalStatuses + " OR status = $5)",
-                     [&](const std::string& stored) {
-                       return "run " + std::to_string(run.id) + " is " + stored +
-                              " already; a final status is never changed (nothing written)";
-                     });
+                     FinalStatusKeptMessage);
 }
 
 Result<int> ReadSchemaVersion(const Conn& c) {
@@ -632,13 +630,7 @@ Status PostgresStore::FinishRun(const RunRecord& run, bool deployed) {
     // Only a run still `running` (store.h): a node declared lost must not
     // overwrite the `interrupted` another node wrote.
     bool written = false;
-    SLIPWAY_RETURN_IF_ERROR(UpdateRunIn(
-        c, run, what, "status = 'running'",
-        [&](const std::string& stored) {
-          return "run " + std::to_string(run.id) + " is no longer running (it is " + stored + "); its end (" +
-                 RunStatusName(run.status) + ") was not recorded";
-        },
-        &written));
+    SLIPWAY_RETURN_IF_ERROR(UpdateRunIn(c, run, what, "status = 'running'", NoLongerRunningMessage, &written));
     if (!written) return Status::Ok();  // a repeated FinishRun, applied before
     for (const StepRecord& step : run.steps) SLIPWAY_RETURN_IF_ERROR(PutStepIn(c, run.id, step, what));
     if (!deployed || run.status != RunStatus::kSucceeded) return Status::Ok();

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <utility>
 
+#include "store/refused_write.h"
 #include "util/clock.h"
 
 namespace slipway {
@@ -681,7 +682,7 @@ namespace {
 // (nothing written) when the condition refused it, with `refused` saying why
 // from the stored status.
 Status UpdateRunLocked(const Conn& c, const RunRecord& run, std::string_view what, const std::string& condition,
-                       const std::function<std::string(const std::string& stored)>& refused, bool* written = nullptr) {
+                       std::string (*refused)(const RunRecord&, const std::string& stored), bool* written = nullptr) {
   SLIPWAY_ASSIGN_OR_RETURN(Query q, Prepare(c,
                                             R"sql(
 UPDATE runs SET environment = ?1, kind = ?2, "trigger" = ?3, actor = ?4, status = ?5, settings_commit = ?6,
@@ -705,15 +706,12 @@ WHERE id = ?21 AND )sql" + condition,
   SLIPWAY_RETURN_IF_ERROR(stored.Run());
   // A repeated FinishRun whose first attempt was applied: nothing to do.
   if (status == RunStatusName(run.status) && finished_ms == run.finished_ms) return Status::Ok();
-  return Error(c, what, refused(status), StatusCode::kFailed);
+  return Error(c, what, refused(run, status), StatusCode::kFailed);
 }
 
 Status UpdateRunLocked(const Conn& c, const RunRecord& run, std::string_view what) {
   return UpdateRunLocked(c, run, what, std::string("(status NOT IN ") + kFinalStatuses + " OR status = ?5)",
-                         [&](const std::string& stored) {
-                           return "run " + std::to_string(run.id) + " is " + stored + " already; a final status is " +
-                                  "never changed (nothing written)";
-                         });
+                         FinalStatusKeptMessage);
 }
 
 }  // namespace
@@ -744,13 +742,7 @@ Status SqliteStore::FinishRun(const RunRecord& run, bool deployed) {
     // Only a run still `running` (store.h): a node declared lost must not
     // overwrite the `interrupted` another node wrote.
     bool written = false;
-    SLIPWAY_RETURN_IF_ERROR(UpdateRunLocked(
-        c, run, what, "status = 'running'",
-        [&](const std::string& stored) {
-          return "run " + std::to_string(run.id) + " is no longer running (it is " + stored + "); its end (" +
-                 RunStatusName(run.status) + ") was not recorded";
-        },
-        &written));
+    SLIPWAY_RETURN_IF_ERROR(UpdateRunLocked(c, run, what, "status = 'running'", NoLongerRunningMessage, &written));
     if (!written) return Status::Ok();  // a repeated FinishRun, applied before
     for (const StepRecord& step : run.steps) SLIPWAY_RETURN_IF_ERROR(PutStepLocked(c, run.id, step, what));
     if (!deployed || run.status != RunStatus::kSucceeded) return Status::Ok();

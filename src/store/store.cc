@@ -3,6 +3,7 @@
 #include <array>
 #include <utility>
 
+#include "store/refused_write.h"
 #include "util/clock.h"
 
 namespace slipway {
@@ -106,6 +107,16 @@ std::string PrunedLogMessage(const RunRecord& run, int retention_days) {
                          : "on " + FormatTimestamp(run.log_pruned_ms).substr(0, 10);
   return "the log of run " + std::to_string(run.id) + " was deleted " + when +
          " (log_retention_days); the run's record is kept";
+}
+
+std::string FinalStatusKeptMessage(const RunRecord& run, const std::string& stored_status) {
+  return "run " + std::to_string(run.id) + " is " + stored_status +
+         " already; a final status is never changed (nothing written)";
+}
+
+std::string NoLongerRunningMessage(const RunRecord& run, const std::string& stored_status) {
+  return "run " + std::to_string(run.id) + " is no longer running (it is " + stored_status + "); its end (" +
+         RunStatusName(run.status) + ") was not recorded";
 }
 
 }  // namespace slipway
