@@ -14,7 +14,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 PACKAGES := build-essential cmake ninja-build ccache git pkg-config \
   libyaml-cpp-dev nlohmann-json3-dev libsqlite3-dev libcli11-dev libssl-dev libcurl4-openssl-dev \
-  libcpp-httplib-dev libgtest-dev libgmock-dev clang-format clang-tidy sqlite3 python3 python3-botocore faketime \
+  libcpp-httplib-dev libgit2-dev libgtest-dev libgmock-dev clang-format clang-tidy sqlite3 python3 python3-botocore faketime \
   hyperfine bc awscli libpq-dev postgresql clang libclang-rt-14-dev \
   chromium nodejs gnupg openssh-client openssl
 

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <utility>
 
+#include "git/mirror_objects.h"
 #include "util/clock.h"
 #include "util/fs.h"
 #include "util/strings.h"
@@ -565,13 +566,10 @@ Status Git::Fetch(const std::string& url) {
 
 Result<std::string> Git::PeelToCommit(const std::string& mirror, const std::string& url, const std::string& spec) {
   const std::string what = "rev-parse " + Quote(spec) + " in the mirror of " + Quote(RedactUrl(url));
-  SLIPWAY_ASSIGN_OR_RETURN(CapturedOutput out, RunGit({"--git-dir=" + mirror, "rev-parse", "--verify", "--quiet",
-                                                       "--end-of-options", spec + "^{commit}"},
-                                                      mirror, false, what));
-  if (out.result.exit.kind == ExitStatus::Kind::kExited && out.result.exit.code == 1) return std::string();
-  if (!out.result.exit.success()) return SummariseFailure(what, out);
-  std::string commit = TrimmedLine(out.out);
-  if (!IsFullCommitHash(commit)) return Failed(what + ": unexpected output '" + Printable(commit) + "'");
+  Result<MirrorObjects> objects = MirrorObjects::Open(mirror);
+  if (!objects.ok()) return Failed(what + ": " + objects.status().message());
+  Result<std::string> commit = objects->PeelToCommit(spec);
+  if (!commit.ok()) return Failed(what + ": " + commit.status().message());
   return commit;
 }
 
@@ -764,26 +762,49 @@ Result<std::string> Git::ReadFile(const std::string& url, const std::string& com
   const std::string mirror = MirrorPath(url);
   const std::string shown_url = Quote(RedactUrl(url));
   if (!IsDirectory(mirror)) return NotFound("no mirror of " + shown_url + " yet (fetch it first)");
-  const std::string spec = commit + ":" + rel;
   const std::string what = "read " + Quote(rel) + " at " + commit + " in " + shown_url;
-  SLIPWAY_ASSIGN_OR_RETURN(
-      CapturedOutput out, RunGit({"--git-dir=" + mirror, "cat-file", "blob", spec}, mirror, false, what, kMaxFile + 1));
-  if (out.result.exit.success()) {
-    if (out.out.size() > kMaxFile) return InvalidArgument(what + ": the file is larger than 64 MiB");
-    return std::move(out.out);
+  Result<MirrorObjects> objects = MirrorObjects::Open(mirror);
+  if (!objects.ok()) return Failed(what + ": " + objects.status().message());
+  Result<MirrorObjects::Entry> entry = objects->Read(commit, rel, kMaxFile);
+  if (!entry.ok()) {
+    if (entry.status().code() == StatusCode::kNotFound) return NotFound("commit '" + commit + "' not found in " + shown_url);
+    return Failed(what + ": " + entry.status().message());
   }
-  // Tell a missing file from a directory, a missing commit or a real failure.
-  SLIPWAY_ASSIGN_OR_RETURN(CapturedOutput type,
-                           RunGit({"--git-dir=" + mirror, "cat-file", "-t", spec}, mirror, false, what));
-  if (type.result.exit.success()) {
-    std::string t = TrimmedLine(type.out);
-    if (t == "tree") return InvalidArgument(what + ": " + Quote(rel) + " is a directory, not a file");
-    if (t == "commit") return InvalidArgument(what + ": " + Quote(rel) + " is a submodule, not a file");
-    return SummariseFailure(what, out);
+  switch (entry->kind) {
+    case MirrorObjects::EntryKind::kMissing:
+      return NotFound(Quote(rel) + " not found at " + commit + " in " + shown_url);
+    case MirrorObjects::EntryKind::kFolder:
+      return InvalidArgument(what + ": " + Quote(rel) + " is a directory, not a file");
+    case MirrorObjects::EntryKind::kSubmodule:
+      return InvalidArgument(what + ": " + Quote(rel) + " is a submodule, not a file");
+    case MirrorObjects::EntryKind::kFile:
+    case MirrorObjects::EntryKind::kLink:
+      break;
   }
-  SLIPWAY_ASSIGN_OR_RETURN(std::string peeled, PeelToCommit(mirror, url, commit));
-  if (peeled.empty()) return NotFound("commit '" + commit + "' not found in " + shown_url);
-  return NotFound(Quote(rel) + " not found at " + commit + " in " + shown_url);
+  if (entry->size > kMaxFile) return InvalidArgument(what + ": the file is larger than 64 MiB");
+  return std::move(entry->content);
+}
+
+Status Git::ExportFolder(const std::string& url, const std::string& commit, const std::string& folder,
+                         const std::string& dest) {
+  SLIPWAY_RETURN_IF_ERROR(ValidateUrl(url));
+  if (!IsFullCommitHash(commit)) {
+    return InvalidArgument("export needs a full 40-character commit hash, not '" + Printable(commit) + "'");
+  }
+  SLIPWAY_ASSIGN_OR_RETURN(std::string rel, CleanRepoPath(folder, /*allow_empty=*/true));
+  if (PathExists(dest)) return Status(StatusCode::kAlreadyExists, "export destination " + Quote(dest) + " already exists");
+  const std::string mirror = MirrorPath(url);
+  const std::string shown_url = Quote(RedactUrl(url));
+  if (!IsDirectory(mirror)) return NotFound("no mirror of " + shown_url + " yet (fetch it first)");
+  const std::string what = "write " + Quote(rel.empty() ? "/" : rel) + " at " + commit + " of " + shown_url + " to " +
+                           Quote(dest);
+  Result<MirrorObjects> objects = MirrorObjects::Open(mirror);
+  if (!objects.ok()) return Failed(what + ": " + objects.status().message());
+  Status exported = objects->ExportFolder(ToLower(commit), rel, dest);
+  if (exported.ok()) return exported;
+  (void)RemoveTree(dest);
+  if (exported.code() == StatusCode::kNotFound) return NotFound("commit " + ToLower(commit) + " not found in the mirror of " + shown_url);
+  return Failed(what + ": " + exported.message());
 }
 
 Result<std::vector<std::string>> Git::ChangedPaths(const std::string& url, const std::string& from,

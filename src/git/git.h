@@ -1,5 +1,8 @@
-// Git, always through the `git` CLI with argv vectors (STYLE.md). The why of
-// mirrors, pins and hardening: doc/git.md.
+// Git through the `git` CLI with argv vectors (STYLE.md), except reads of a
+// mirror's refs and objects (resolving a ref, reading a file, writing out a
+// folder), which run in-process through libgit2 (mirror_objects.h): they are
+// on every run's path, and a process each cost ~10 ms. The why of mirrors,
+// pins and hardening: doc/git.md.
 //
 // Hardening applied to every call: user-supplied refs, URLs and paths that
 // begin with '-' are refused before git runs; `--` separates options from user
@@ -143,6 +146,16 @@ class Git {
   // describe` works in the workspace). No network, no hooks. commit must be
   // a full 40-hex hash. On failure dest is removed.
   Status Checkout(const std::string& url, const std::string& commit, const std::string& dest);
+
+  // Writes the folder `folder` ("" for the root; relative to the repository
+  // root) of `commit` (a full 40-hex hash) from the mirror of url to
+  // dest/folder, as a checkout would write it (modes, links), without a
+  // `.git`; dest must not exist. A component of `folder` that is not a
+  // folder in the repository is written as what it is (a link, a file) and
+  // nothing below it; a missing one, nothing. In-process: no git process.
+  // On failure dest is removed.
+  Status ExportFolder(const std::string& url, const std::string& commit, const std::string& folder,
+                      const std::string& dest);
 
   // Content of `path` (relative to the repository root) at `commit` in the
   // mirror of url; NotFound when the file or the commit is absent,

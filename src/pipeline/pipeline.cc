@@ -732,9 +732,11 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& configured_env, const R
     // A buildspec without a code source starts in an empty workspace, like a
     // CodeBuild project with "No source"; its settings only trigger runs.
     if (env.settings && !(IsBuildspecEnvironment(env) && !env.code)) {
+      // Only the environment's folder is written out, in-process.
       std::string settings_tree = workspace + ".settings";
       SLIPWAY_RETURN_IF_ERROR(RemoveTree(settings_tree));
-      SLIPWAY_RETURN_IF_ERROR(git.Checkout(env.settings->url, desired.settings_commit, settings_tree));
+      SLIPWAY_RETURN_IF_ERROR(
+          git.ExportFolder(env.settings->url, desired.settings_commit, env.settings->path, settings_tree));
       // Never follows a link in the settings repository out of its checkout.
       Status overlay = OverlaySettingsFolder(settings_tree, env.settings->path, workspace);
       Status cleanup = RemoveTree(settings_tree);
