@@ -197,6 +197,17 @@ void Daemon::Evaluate(const std::string& url, const std::map<std::string, std::s
     return !paths.empty();
   };
   std::vector<TriggerDecision> decisions = DecideTriggers(url, heads, inputs, changed);
+  // A push run reuses its trigger's fetch (Execute), so the mirror must hold
+  // every head that triggers a run, also one no path filter looked at
+  // (`paths: any`, a first deployment): else the run deploys an older head.
+  for (const TriggerDecision& d : decisions) {
+    if (d.action != TriggerAction::kTrigger || fetched) continue;
+    Result<MirrorLock> lock = MirrorLock::Acquire(config.state_dir);
+    if (lock.ok() && !git.HasCommit(url, d.head)) {
+      (void)git.Fetch(url);  // a failure is the run's to report: it fetches again
+      fetched = true;
+    }
+  }
 
   for (const TriggerDecision& d : decisions) {
     bool record = d.record_evaluated();

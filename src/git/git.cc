@@ -767,7 +767,8 @@ Result<std::string> Git::ReadFile(const std::string& url, const std::string& com
   if (!objects.ok()) return Failed(what + ": " + objects.status().message());
   Result<MirrorObjects::Entry> entry = objects->Read(commit, rel, kMaxFile);
   if (!entry.ok()) {
-    if (entry.status().code() == StatusCode::kNotFound) return NotFound("commit '" + commit + "' not found in " + shown_url);
+    if (entry.status().code() == StatusCode::kNotFound)
+      return NotFound("commit '" + commit + "' not found in " + shown_url);
     return Failed(what + ": " + entry.status().message());
   }
   switch (entry->kind) {
@@ -792,18 +793,20 @@ Status Git::ExportFolder(const std::string& url, const std::string& commit, cons
     return InvalidArgument("export needs a full 40-character commit hash, not '" + Printable(commit) + "'");
   }
   SLIPWAY_ASSIGN_OR_RETURN(std::string rel, CleanRepoPath(folder, /*allow_empty=*/true));
-  if (PathExists(dest)) return Status(StatusCode::kAlreadyExists, "export destination " + Quote(dest) + " already exists");
+  if (PathExists(dest))
+    return Status(StatusCode::kAlreadyExists, "export destination " + Quote(dest) + " already exists");
   const std::string mirror = MirrorPath(url);
   const std::string shown_url = Quote(RedactUrl(url));
   if (!IsDirectory(mirror)) return NotFound("no mirror of " + shown_url + " yet (fetch it first)");
-  const std::string what = "write " + Quote(rel.empty() ? "/" : rel) + " at " + commit + " of " + shown_url + " to " +
-                           Quote(dest);
+  const std::string what =
+      "write " + Quote(rel.empty() ? "/" : rel) + " at " + commit + " of " + shown_url + " to " + Quote(dest);
   Result<MirrorObjects> objects = MirrorObjects::Open(mirror);
   if (!objects.ok()) return Failed(what + ": " + objects.status().message());
   Status exported = objects->ExportFolder(ToLower(commit), rel, dest);
   if (exported.ok()) return exported;
   (void)RemoveTree(dest);
-  if (exported.code() == StatusCode::kNotFound) return NotFound("commit " + ToLower(commit) + " not found in the mirror of " + shown_url);
+  if (exported.code() == StatusCode::kNotFound)
+    return NotFound("commit " + ToLower(commit) + " not found in the mirror of " + shown_url);
   return Failed(what + ": " + exported.message());
 }
 

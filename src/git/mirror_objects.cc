@@ -93,8 +93,7 @@ Result<std::string> MirrorObjects::PeelToCommit(const std::string& spec) {
   return std::string(hex);
 }
 
-Result<MirrorObjects::Entry> MirrorObjects::Read(const std::string& commit, const std::string& rel,
-                                                 size_t max_bytes) {
+Result<MirrorObjects::Entry> MirrorObjects::Read(const std::string& commit, const std::string& rel, size_t max_bytes) {
   SLIPWAY_ASSIGN_OR_RETURN(TreePtr tree, repo_->TreeOf(commit));
   Entry out;
   if (rel.empty()) {

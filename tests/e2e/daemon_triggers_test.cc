@@ -239,6 +239,39 @@ TEST(DaemonTriggersE2E, EveryWebhookFlavourRunsOnAGoodSignatureOnly) {
             std::string::npos);
 }
 
+// With `paths: any` no path filter fetches the head before the run starts, and
+// a push run reuses its trigger's fetch: the second of two quick webhooks once
+// deployed the first one's head.
+TEST(DaemonTriggersE2E, EachWebhookRunDeploysTheHeadItsWebhookAnnounced) {
+  World w;
+  w.Pin("staging", "v1.0.0");
+  w.PushSettings("staging on v1.0.0");
+  slipway::testing::WriteTextFile(w.tmp_.Sub("secrets/generic"), "generic-secret\n", 0600);
+  std::string cfg =
+      w.WriteConfig(w.Env("staging", "      push: { poll: 0, paths: any }\n", {{"deploy", kRecordVersion}}),
+                    "  webhooks:\n    generic: { secret_file: secrets/generic }\n");
+  Api api(w.port_, w.Token("viewer", "watcher"));
+  Serve serve(w.tmp_.path(), cfg);
+  ASSERT_TRUE(WaitFor([&] { return api.Healthy(); }, 15000)) << serve.Log();
+  for (size_t i = 1; i <= 3; ++i) {
+    SCOPED_TRACE(i);
+    w.settings_->Write("environments/staging/n", std::to_string(i) + "\n");
+    std::string head = w.PushSettings("change " + std::to_string(i));
+    auto r = Send(w.port_, MakeDelivery("generic", w.SettingsUrl(), head, "generic-secret", "n" + std::to_string(i),
+                                        Signature::kGood));
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 202) << r->body;
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          auto all = api.Runs("staging");
+          return all.size() == i && all[0]["status"] == "succeeded";
+        },
+        30000))
+        << serve.Log();
+    EXPECT_EQ(api.Runs("staging")[0]["settings_commit"], head);
+  }
+}
+
 TEST(DaemonTriggersE2E, FivePushesDuringARunGiveExactlyOneFollowUpAtTheNewestHead) {
   World w;
   w.Pin("staging", "v1.0.0");
