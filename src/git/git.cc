@@ -487,10 +487,10 @@ Status Git::FetchInto(const std::string& git_dir, const std::string& url) {
   // mirror are serialised by the caller, so a lock we meet is stale: remove it
   // and try again, a bounded number of times.
   for (int attempt = 0;; ++attempt) {
-    SLIPWAY_ASSIGN_OR_RETURN(CapturedOutput out,
-                             RunGit({"--git-dir=" + git_dir, "fetch", "--quiet", "--prune", "--no-write-fetch-head",
-                                     "--", url, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"},
-                                    git_dir, /*network=*/true, what));
+    SLIPWAY_ASSIGN_OR_RETURN(CapturedOutput out, RunGit({"--git-dir=" + git_dir, "-c", "maintenance.auto=false",
+                                                         "fetch", "--quiet", "--prune", "--no-write-fetch-head", "--",
+                                                         url, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"},
+                                                        git_dir, /*network=*/true, what));
     if (out.result.exit.success()) return Status::Ok();
     std::vector<std::string> stale = StaleLocks(out.err, git_dir);
     if (stale.empty() || attempt >= 2) return SummariseFailure(what, out);
@@ -498,6 +498,18 @@ Status Git::FetchInto(const std::string& git_dir, const std::string& url) {
       if (::unlink(lock.c_str()) != 0 && errno != ENOENT) return PosixError("remove stale lock " + Quote(lock), errno);
     }
   }
+}
+
+Status Git::Maintain(const std::string& url) {
+  SLIPWAY_RETURN_IF_ERROR(ValidateUrl(url));
+  const std::string mirror = MirrorPath(url);
+  if (!IsDirectory(mirror)) return Status::Ok();
+  const std::string what = "maintenance of the mirror of " + Quote(RedactUrl(url));
+  SLIPWAY_ASSIGN_OR_RETURN(
+      CapturedOutput out,
+      RunGit({"--git-dir=" + mirror, "maintenance", "run", "--auto", "--quiet"}, mirror, false, what));
+  if (!out.result.exit.success()) return SummariseFailure(what, out);
+  return Status::Ok();
 }
 
 Status Git::CreateMirror(const std::string& mirror, const std::string& url) {

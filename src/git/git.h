@@ -116,6 +116,12 @@ class Git {
   // as a remote.
   Status Fetch(const std::string& url);
 
+  // Git's housekeeping of the mirror of url when it needs some (`git
+  // maintenance run --auto`: packs loose objects, and so on); nothing when
+  // there is no mirror. Fetch leaves it out, so that nothing waits for it on
+  // a run's path: callers run it afterwards.
+  Status Maintain(const std::string& url);
+
   // Resolves ref exactly in the mirror of url (DESIGN.md §4): a tag to its
   // commit (annotated tags peeled), a 40-hex commit verified to exist, a
   // branch to its head. Abbreviated hashes are refused with a message saying

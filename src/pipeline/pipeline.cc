@@ -641,6 +641,7 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& configured_env, const R
          FormatDurationMs(run.finished_ms - run.started_ms));
     SLIPWAY_RETURN_IF_ERROR(store_.FinishRun(run, deployed));
     PruneWorkspaces(env.name);
+    MaintainMirrors(env, run.code_url);
     return run;
   };
 
@@ -1029,6 +1030,17 @@ Status Pipeline::RunBuildspecPhases(StageContext& ctx, StageOutcome* outcome) {
       break;
   }
   return Status::Ok();
+}
+
+void Pipeline::MaintainMirrors(const EnvironmentConfig& env, const std::string& code_url) {
+  // Fetches leave git's housekeeping out (Git::Maintain); the run is over and
+  // recorded, so nothing waits for it here. Best effort: a mirror that is not
+  // packed is only slower.
+  Result<FileLock> git_lock = FileLock::Acquire(LockPath(config_, "git"), nullptr);
+  if (!git_lock.ok()) return;
+  Git git = MakeGit(nullptr);  // not the run's cancel token: a cancelled run's mirrors too
+  if (env.settings) (void)git.Maintain(env.settings->url);
+  if (!code_url.empty()) (void)git.Maintain(code_url);
 }
 
 void Pipeline::PruneWorkspaces(const std::string& environment) {
