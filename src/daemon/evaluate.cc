@@ -193,8 +193,7 @@ void Daemon::Evaluate(const std::string& url, const std::map<std::string, std::s
       if (!git.HasCommit(u, to)) return NotFound("commit " + to + " is not in " + RedactUrl(u) + " after a fetch");
     }
     if (!git.HasCommit(u, from)) return true;  // history rewritten: when in doubt, deploy
-    SLIPWAY_ASSIGN_OR_RETURN(std::vector<std::string> paths, git.ChangedPaths(u, from, to, path));
-    return !paths.empty();
+    return git.FolderChanged(u, from, to, path);
   };
   std::vector<TriggerDecision> decisions = DecideTriggers(url, heads, inputs, changed);
   // A push run reuses its trigger's fetch (Execute), so the mirror must hold

@@ -855,6 +855,29 @@ Result<std::vector<std::string>> Git::ChangedPaths(const std::string& url, const
   return SplitZ(out.out);
 }
 
+Result<bool> Git::FolderChanged(const std::string& url, const std::string& from, const std::string& to,
+                                const std::string& under) {
+  SLIPWAY_RETURN_IF_ERROR(ValidateUrl(url));
+  SLIPWAY_RETURN_IF_ERROR(ValidateRevision(from));
+  SLIPWAY_RETURN_IF_ERROR(ValidateRevision(to));
+  SLIPWAY_ASSIGN_OR_RETURN(std::string rel, CleanRepoPath(under, /*allow_empty=*/true));
+  const std::string mirror = MirrorPath(url);
+  const std::string shown_url = Quote(RedactUrl(url));
+  if (!IsDirectory(mirror)) return NotFound("no mirror of " + shown_url + " yet (fetch it first)");
+  const std::string what = "diff " + from + ".." + to + " in " + shown_url;
+  Result<MirrorObjects> objects = MirrorObjects::Open(mirror);
+  if (!objects.ok()) return Failed(what + ": " + objects.status().message());
+  Result<bool> differs = objects->Differs(from, to, rel);
+  if (differs.ok()) return differs;
+  if (differs.status().code() == StatusCode::kNotFound) {
+    for (const std::string& rev : {from, to}) {
+      SLIPWAY_ASSIGN_OR_RETURN(std::string c, PeelToCommit(mirror, url, rev));
+      if (c.empty()) return NotFound("commit '" + rev + "' not found in " + shown_url);
+    }
+  }
+  return Failed(what + ": " + differs.status().message());
+}
+
 Result<std::vector<Git::LogEntry>> Git::Log(const std::string& url, const std::string& from, const std::string& to,
                                             const std::string& under, int limit) {
   SLIPWAY_RETURN_IF_ERROR(ValidateUrl(url));

@@ -179,6 +179,12 @@ class Git {
   Result<std::vector<std::string>> ChangedPaths(const std::string& url, const std::string& from, const std::string& to,
                                                 const std::string& under);
 
+  // Whether anything under `under` ("" for everywhere; a literal path)
+  // differs between two commits: the same answer as a non-empty
+  // ChangedPaths, in-process and without listing the files.
+  Result<bool> FolderChanged(const std::string& url, const std::string& from, const std::string& to,
+                             const std::string& under);
+
   // Commit subject lines from..to (exclusive..inclusive), newest first; an
   // empty `from` means all history up to `to`; limit <= 0 means no limit.
   // time_ms is the author time.

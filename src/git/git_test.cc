@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -20,6 +21,7 @@
 #include <thread>
 
 #include "testing/testing.h"
+#include "util/fs.h"
 
 namespace slipway {
 namespace {
@@ -755,6 +757,67 @@ TEST_F(GitTest, ChangedPaths) {
   auto unknown = git.ChangedPaths(url_, std::string(40, 'e'), c2_, "");
   ASSERT_FALSE(unknown.ok());
   EXPECT_EQ(unknown.status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(GitTest, FolderChangedAgreesWithChangedPaths) {
+  Git git(Options());
+  ASSERT_TRUE(git.Fetch(url_).ok());
+  Sh("chmod +x src/app.txt", repo_->dir());  // a mode change alone
+  std::string c3 = repo_->Commit("mode");
+  Publish();
+  ASSERT_TRUE(git.Fetch(url_).ok());
+  for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{{c1_, c2_}, {c2_, c3}, {c2_, c2_}}) {
+    for (const std::string under : {"", "src", "src/", "docs", "s*", "nothing-here", "README"}) {
+      SCOPED_TRACE(from.substr(0, 7) + ".." + to.substr(0, 7) + " under '" + under + "'");
+      auto listed = git.ChangedPaths(url_, from, to, under);
+      auto changed = git.FolderChanged(url_, from, to, under);
+      ASSERT_TRUE(listed.ok()) << listed.status().ToString();
+      ASSERT_TRUE(changed.ok()) << changed.status().ToString();
+      EXPECT_EQ(*changed, !listed->empty());
+    }
+  }
+  EXPECT_TRUE(*git.FolderChanged(url_, c2_, c3, "src"));
+  auto unknown = git.FolderChanged(url_, std::string(40, 'e'), c2_, "");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.status().code(), StatusCode::kNotFound);
+  EXPECT_THAT(unknown.status().message(), HasSubstr("commit 'eeee"));
+}
+
+TEST_F(GitTest, ExportFolderWritesOnlyThatFolderAsACheckoutWould) {
+  repo_->Write("settings/prod/app.yaml", "replicas: 3\n");
+  repo_->Write("settings/prod/hooks/run.sh", "#!/bin/sh\necho hi\n");
+  Sh("chmod +x settings/prod/hooks/run.sh && ln -s app.yaml settings/prod/current.yaml && ln -s prod settings/alias",
+     repo_->dir());
+  repo_->Write("settings/staging/app.yaml", "replicas: 1\n");
+  std::string c = repo_->Commit("settings");
+  Publish();
+  Git git(Options());
+  ASSERT_TRUE(git.Fetch(url_).ok());
+
+  std::string dest = tmp_.Sub("export");
+  ASSERT_TRUE(git.ExportFolder(url_, c, "settings/prod", dest).ok());
+  EXPECT_EQ(ReadTextFile(dest + "/settings/prod/app.yaml"), "replicas: 3\n");
+  struct stat st {};
+  ASSERT_EQ(::stat((dest + "/settings/prod/hooks/run.sh").c_str(), &st), 0);
+  EXPECT_TRUE(st.st_mode & S_IXUSR) << "the executable bit is kept";
+  char target[64] = {};
+  ASSERT_GT(::readlink((dest + "/settings/prod/current.yaml").c_str(), target, sizeof target - 1), 0);
+  EXPECT_STREQ(target, "app.yaml");
+  EXPECT_FALSE(PathExists(dest + "/settings/staging")) << "only the environment's folder is written";
+  EXPECT_FALSE(PathExists(dest + "/README"));
+  EXPECT_FALSE(PathExists(dest + "/.git"));
+
+  // A folder reached through a link of the repository is written as that
+  // link, for the overlay to refuse; nothing is written through it.
+  std::string through = tmp_.Sub("through-link");
+  ASSERT_TRUE(git.ExportFolder(url_, c, "settings/alias", through).ok());
+  ASSERT_EQ(::lstat((through + "/settings/alias").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISLNK(st.st_mode));
+
+  EXPECT_EQ(git.ExportFolder(url_, c, "settings/prod", dest).code(), StatusCode::kAlreadyExists);
+  auto unknown = git.ExportFolder(url_, std::string(40, 'e'), "settings/prod", tmp_.Sub("unknown"));
+  EXPECT_EQ(unknown.code(), StatusCode::kNotFound) << unknown.ToString();
+  EXPECT_FALSE(PathExists(tmp_.Sub("unknown")));
 }
 
 TEST_F(GitTest, Log) {

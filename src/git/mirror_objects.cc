@@ -122,6 +122,26 @@ Result<MirrorObjects::Entry> MirrorObjects::Read(const std::string& commit, cons
   return out;
 }
 
+Result<bool> MirrorObjects::Differs(const std::string& from, const std::string& to, const std::string& rel) {
+  SLIPWAY_ASSIGN_OR_RETURN(TreePtr a, repo_->TreeOf(from));
+  SLIPWAY_ASSIGN_OR_RETURN(TreePtr b, repo_->TreeOf(to));
+  if (rel.empty()) return !git_oid_equal(git_tree_id(a.get()), git_tree_id(b.get()));
+  // Objects are named by their content: the same id and mode, the same
+  // folder (or file), whatever is below it.
+  git_tree_entry* raw_a = nullptr;
+  git_tree_entry* raw_b = nullptr;
+  int rc_a = git_tree_entry_bypath(&raw_a, a.get(), rel.c_str());
+  EntryPtr entry_a(raw_a);
+  int rc_b = git_tree_entry_bypath(&raw_b, b.get(), rel.c_str());
+  EntryPtr entry_b(raw_b);
+  for (int rc : {rc_a, rc_b}) {
+    if (rc < 0 && rc != GIT_ENOTFOUND) return LibgitError(rc);
+  }
+  if (entry_a == nullptr || entry_b == nullptr) return entry_a != entry_b;
+  return git_tree_entry_filemode(entry_a.get()) != git_tree_entry_filemode(entry_b.get()) ||
+         !git_oid_equal(git_tree_entry_id(entry_a.get()), git_tree_entry_id(entry_b.get()));
+}
+
 Status MirrorObjects::ExportFolder(const std::string& commit, const std::string& rel, const std::string& dest) {
   SLIPWAY_ASSIGN_OR_RETURN(TreePtr tree, repo_->TreeOf(commit));
   SLIPWAY_RETURN_IF_ERROR(MakeDirs(dest));

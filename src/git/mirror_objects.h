@@ -38,6 +38,11 @@ class MirrorObjects {
   // NotFound when commit is not in the mirror.
   Result<Entry> Read(const std::string& commit, const std::string& rel, size_t max_bytes);
 
+  // True when `rel` ("" for the root) differs between the trees of two
+  // commits: its content, a mode, or its presence. NotFound when a commit is
+  // not in the mirror.
+  Result<bool> Differs(const std::string& from, const std::string& to, const std::string& rel);
+
   // Writes the folder `rel` of `commit` to dest/rel, with the same files,
   // modes and links a checkout would have. A component of `rel` that is not
   // a folder is written as what it is (a link, an empty file) and the walk
