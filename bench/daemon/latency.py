@@ -5,6 +5,11 @@ Prints p50/p99 in ms. Serial: one trigger at a time, the previous run over.
 
 usage: latency.py slipway URL SECRET REPO_URL COMMITS_FILE OUT_DIR N TOKEN WORK_REPO BARE_REPO
        latency.py webhook URL OUT_DIR N
+       latency.py fetch REPO_URL COMMITS_FILE N WORK_REPO BARE_REPO MIRROR
+
+The fetch mode is the second floor: a push then `git fetch` of that one new
+commit into a mirror, which a correct deploy of a new settings commit cannot
+skip (the webhook names the commit; its content is on the git server).
 """
 import hashlib
 import hmac
@@ -86,7 +91,20 @@ def main():
                 time.sleep(0.005)
             if run["status"] != "succeeded":
                 raise SystemExit("run %d %s: %s" % (run_id, run["status"], run["error"]))
+            if run["settings_commit"] != commits[i]:
+                raise SystemExit("run %d deployed %s, not the announced %s" % (run_id, run["settings_commit"], commits[i]))
             queue.append(run["started_ms"] - t0 / 1e6)
+    elif mode == "fetch":
+        repo, commits_file, n, work, bare, mirror = sys.argv[2:8]
+        n = int(n)
+        commits = open(commits_file).read().split()
+        subprocess.run(["git", "init", "-q", "--bare", mirror], check=True)
+        for i in range(n):
+            subprocess.run(["git", "-C", work, "push", "-q", "-f", bare, commits[i] + ":refs/heads/main"], check=True)
+            t0 = time.time_ns()
+            subprocess.run(["git", "--git-dir=" + mirror, "-c", "maintenance.auto=false", "fetch", "--quiet", "--prune",
+                            "--no-write-fetch-head", repo, "+refs/heads/*:refs/heads/*"], check=True)
+            lat.append((time.time_ns() - t0) / 1e6)
     else:
         url, out, n = sys.argv[2:5]
         n = int(n)

@@ -102,6 +102,11 @@ YAML
   slipway_lat=$(python3 "$here/latency.py" slipway "http://127.0.0.1:$port/hooks/generic" bench-secret \
     "$(url latency.git)" "$d/commits" "$d/out" "$triggers" "$token" "$d/settings" "$work/remotes/latency.git")
   stop "$serve_pid"
+  # The second floor: `git fetch` of the one new commit a push brings.
+  git init -q --bare "$work/remotes/latency-fetch.git"
+  git -C "$d/settings" push -q "$work/remotes/latency-fetch.git" "$(git -C "$d/settings" rev-list --max-parents=0 HEAD):refs/heads/main"
+  fetch_lat=$(python3 "$here/latency.py" fetch "$(url latency-fetch.git)" "$d/commits" "$triggers" "$d/settings" \
+    "$work/remotes/latency-fetch.git" "$d/fetch-mirror.git")
 
   # The floor: Debian's `webhook` running a script.
   if command -v webhook >/dev/null; then
@@ -122,8 +127,10 @@ JSON
   say ""
   say "trigger latency, webhook POST -> first step process start, $triggers triggers (ms):"
   say "  slipway serve   $slipway_lat      target p50 <= 20, p99 <= 100"
-  say "  webhook tool    $tool_lat      (Debian 'webhook' running a script: the floor)"
-  say "  (queue_*: POST -> run claimed by the dispatcher; the rest is the pipeline: settings fetch, checkout, store writes)"
+  say "  webhook tool    $tool_lat      (Debian 'webhook' running a script: the floor for HTTP in, process out)"
+  say "  git fetch       $fetch_lat      (push, then git fetch of that one commit: the floor for getting it)"
+  say "  (queue_*: POST -> run claimed by the dispatcher, which includes fetching the announced commit; the rest is"
+  say "   the run: store writes, resolving the head and pin, writing out the settings folder, starting the step)"
 fi
 
 # --- polling ------------------------------------------------------------------
