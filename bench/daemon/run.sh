@@ -203,11 +203,17 @@ if [[ " $skip " != *" idle "* ]]; then
   serve "$d"
   sleep 10
   rss=$(rss_kb "$serve_pid")
+  anon=$(awk '/^RssAnon/ {print $2}' "/proc/$serve_pid/status")
+  pss=$(awk '/^Pss:/ {print $2}' "/proc/$serve_pid/smaps_rollup")
   threads=$(ls "/proc/$serve_pid/task" | wc -l)
   stop "$serve_pid"
+  # The floor: the same binary and shared libraries, loaded and doing nothing.
+  floor=$( { /usr/bin/time -f %M "$slipway" --version >/dev/null; } 2>&1 | tail -1)
+  mb() { echo "$(($1 / 1024)).$(( ($1 % 1024) * 10 / 1024 ))"; }
   say ""
   say "idle, 10 environments polled every 60 s, after 10 s:"
-  say "  daemon RSS   $((rss / 1024)).$(( (rss % 1024) * 10 / 1024 )) MB ($threads threads)      target <= 15 MB"
+  say "  daemon RSS   $(mb "$rss") MB ($threads threads; anonymous $(mb "$anon") MB, PSS $(mb "$pss") MB)      target <= 15 MB"
+  say "  floor        $(mb "$floor") MB: 'slipway --version', the same binary and libraries loaded, doing nothing"
 fi
 
 # --- log fan-out --------------------------------------------------------------
