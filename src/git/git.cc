@@ -798,6 +798,20 @@ Result<std::string> Git::ReadFile(const std::string& url, const std::string& com
   return std::move(entry->content);
 }
 
+Result<std::string> Git::RefsDigest(const std::string& url) {
+  SLIPWAY_RETURN_IF_ERROR(ValidateUrl(url));
+  const std::string mirror = MirrorPath(url);
+  const std::string shown_url = Quote(RedactUrl(url));
+  if (!IsDirectory(mirror)) return NotFound("no mirror of " + shown_url + " yet (fetch it first)");
+  Result<MirrorObjects> objects = MirrorObjects::Open(mirror);
+  if (!objects.ok()) return Failed("list the refs of " + shown_url + ": " + objects.status().message());
+  Result<std::string> refs = objects->RefList();
+  if (!refs.ok()) return Failed("list the refs of " + shown_url + ": " + refs.status().message());
+  char hash[17];
+  std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(Fnv1a64(mirror + "\n" + *refs)));
+  return std::string(hash);
+}
+
 Status Git::ExportFolder(const std::string& url, const std::string& commit, const std::string& folder,
                          const std::string& dest) {
   SLIPWAY_RETURN_IF_ERROR(ValidateUrl(url));

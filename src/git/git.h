@@ -163,6 +163,11 @@ class Git {
   Status ExportFolder(const std::string& url, const std::string& commit, const std::string& folder,
                       const std::string& dest);
 
+  // A digest (16 hex) of the mirror of url and its refs (names and
+  // targets): two checkouts of one commit made while the digest is the same
+  // are the same, `.git` included. NotFound when there is no mirror.
+  Result<std::string> RefsDigest(const std::string& url);
+
   // Content of `path` (relative to the repository root) at `commit` in the
   // mirror of url; NotFound when the file or the commit is absent,
   // InvalidArgument when path is a directory or larger than 64 MiB. A symbolic

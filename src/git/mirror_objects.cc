@@ -4,8 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <mutex>
+#include <vector>
 
 #include "util/fs.h"
 #include "util/strings.h"
@@ -24,6 +26,8 @@ using ObjectPtr = Owned<git_object, git_object_free>;
 using TreePtr = Owned<git_tree, git_tree_free>;
 using EntryPtr = Owned<git_tree_entry, git_tree_entry_free>;
 using BlobPtr = Owned<git_blob, git_blob_free>;
+using RefPtr = Owned<git_reference, git_reference_free>;
+using RefIteratorPtr = Owned<git_reference_iterator, git_reference_iterator_free>;
 
 void InitOnce() {
   static std::once_flag once;
@@ -119,6 +123,38 @@ Result<MirrorObjects::Entry> MirrorObjects::Read(const std::string& commit, cons
       out.kind = EntryKind::kFile;
   }
   SLIPWAY_ASSIGN_OR_RETURN(out.content, repo_->BlobContent(git_tree_entry_id(entry.get()), max_bytes, &out.size));
+  return out;
+}
+
+Result<std::string> MirrorObjects::RefList() {
+  git_reference_iterator* raw_it = nullptr;
+  int rc = git_reference_iterator_new(&raw_it, repo_->repo.get());
+  RefIteratorPtr it(raw_it);
+  if (rc < 0) return LibgitError(rc);
+  auto line = [](git_reference* ref) {
+    std::string target;
+    if (git_reference_type(ref) == GIT_REFERENCE_SYMBOLIC) {
+      target = std::string("-> ") + git_reference_symbolic_target(ref);
+    } else {
+      char hex[GIT_OID_HEXSZ + 1];
+      git_oid_tostr(hex, sizeof hex, git_reference_target(ref));
+      target = hex;
+    }
+    return std::string(git_reference_name(ref)) + " " + target;
+  };
+  std::vector<std::string> lines;
+  git_reference* raw = nullptr;
+  while ((rc = git_reference_next(&raw, it.get())) == 0) {
+    RefPtr ref(raw);
+    lines.push_back(line(ref.get()));
+  }
+  if (rc != GIT_ITEROVER) return LibgitError(rc);
+  rc = git_reference_lookup(&raw, repo_->repo.get(), "HEAD");
+  RefPtr head(raw);
+  if (rc == 0) lines.push_back(line(head.get()));
+  std::sort(lines.begin(), lines.end());
+  std::string out;
+  for (const std::string& l : lines) out += l + "\n";
   return out;
 }
 

@@ -38,6 +38,10 @@ class MirrorObjects {
   // NotFound when commit is not in the mirror.
   Result<Entry> Read(const std::string& commit, const std::string& rel, size_t max_bytes);
 
+  // Every ref of the mirror with its target ("NAME TARGET" lines, sorted;
+  // HEAD included): what a clone copies besides objects.
+  Result<std::string> RefList();
+
   // True when `rel` ("" for the root) differs between the trees of two
   // commits: its content, a mode, or its presence. NotFound when a commit is
   // not in the mirror.

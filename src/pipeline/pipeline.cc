@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -59,6 +60,13 @@ std::string LockPath(const Config& config, const std::string& name) {
 }
 
 std::string ShortCommit(const std::string& commit) { return commit.substr(0, 12); }
+
+// A code checkout made after a run for the next one (PrepareNextRun), named by
+// its commit and the digest of its mirror's refs (Git::RefsDigest).
+constexpr const char* kSparePrefix = ".spare-";
+std::string SparePath(const std::string& ws_root, const std::string& commit, const std::string& refs_digest) {
+  return JoinPath(ws_root, kSparePrefix + commit + "-" + refs_digest);
+}
 
 // True when nobody holds the lock at path (taken and released at once).
 bool LockIsFree(const std::string& path) {
@@ -641,7 +649,7 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& configured_env, const R
          FormatDurationMs(run.finished_ms - run.started_ms));
     SLIPWAY_RETURN_IF_ERROR(store_.FinishRun(run, deployed));
     PruneWorkspaces(env.name);
-    MaintainMirrors(env, run.code_url);
+    PrepareNextRun(env, run);
     return run;
   };
 
@@ -726,7 +734,14 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& configured_env, const R
     (void)git_lock;
     Git git = MakeGit(options.cancel);
     if (env.code) {
-      SLIPWAY_RETURN_IF_ERROR(git.Checkout(desired.code_url, desired.code.commit, workspace));
+      // The checkout the previous run prepared (PrepareNextRun), when it is
+      // of this commit and the mirror's refs have not moved since.
+      Result<std::string> digest = git.RefsDigest(desired.code_url);
+      if (digest.ok() && ::rename(SparePath(ws_root, desired.code.commit, *digest).c_str(), workspace.c_str()) == 0) {
+        note("code checked out ahead of the run (after the previous one)");
+      } else {
+        SLIPWAY_RETURN_IF_ERROR(git.Checkout(desired.code_url, desired.code.commit, workspace));
+      }
     } else {
       SLIPWAY_RETURN_IF_ERROR(MakeDirs(workspace));
     }
@@ -1032,15 +1047,35 @@ Status Pipeline::RunBuildspecPhases(StageContext& ctx, StageOutcome* outcome) {
   return Status::Ok();
 }
 
-void Pipeline::MaintainMirrors(const EnvironmentConfig& env, const std::string& code_url) {
-  // Fetches leave git's housekeeping out (Git::Maintain); the run is over and
-  // recorded, so nothing waits for it here. Best effort: a mirror that is not
-  // packed is only slower.
+void Pipeline::PrepareNextRun(const EnvironmentConfig& env, const RunRecord& run) {
+  // The run is over and recorded: nothing waits for this but the next run of
+  // the environment, which it makes faster. Best effort throughout.
   Result<FileLock> git_lock = FileLock::Acquire(LockPath(config_, "git"), nullptr);
   if (!git_lock.ok()) return;
   Git git = MakeGit(nullptr);  // not the run's cancel token: a cancelled run's mirrors too
+  // Git's housekeeping, which fetches leave out (Git::Maintain).
   if (env.settings) (void)git.Maintain(env.settings->url);
-  if (!code_url.empty()) (void)git.Maintain(code_url);
+  if (!run.code_url.empty()) (void)git.Maintain(run.code_url);
+
+  // The next run's code checkout, made now: the usual change is a settings
+  // change that deploys the same code commit, and its run then starts without
+  // a checkout. One spare per environment, valid while the mirror's refs are
+  // those it was made with (SparePath).
+  if (run.code_url.empty() || !IsFullCommitHash(run.code_commit)) return;
+  Result<std::string> digest = git.RefsDigest(run.code_url);
+  if (!digest.ok()) return;
+  const std::string ws_root = JoinPath(JoinPath(config_.state_dir, "workspaces"), env.name);
+  const std::string spare = SparePath(ws_root, run.code_commit, *digest);
+  if (IsDirectory(spare)) return;
+  Result<std::vector<std::string>> names = ListDir(ws_root);
+  if (!names.ok()) return;
+  for (const std::string& name : *names) {
+    if (StartsWith(name, kSparePrefix)) (void)RemoveTree(JoinPath(ws_root, name));
+  }
+  const std::string tmp = JoinPath(ws_root, std::string(kSparePrefix) + "tmp");
+  if (git.Checkout(run.code_url, run.code_commit, tmp).ok() && ::rename(tmp.c_str(), spare.c_str()) != 0) {
+    (void)RemoveTree(tmp);
+  }
 }
 
 void Pipeline::PruneWorkspaces(const std::string& environment) {

@@ -185,8 +185,9 @@ class Pipeline {
                          const CancelToken* cancel, int64_t reuse_fetch_ms = 0) const;
   static Result<GitOptions> AddCodeCommitAccess(GitOptions options, const std::string& url, bool for_settings,
                                                 const EnvironmentConfig& env, RunAws* aws);
-  // Git's housekeeping of the run's mirrors, after the run.
-  void MaintainMirrors(const EnvironmentConfig& env, const std::string& code_url);
+  // After a run: git's housekeeping of its mirrors, and the next run's code
+  // checkout made ahead.
+  void PrepareNextRun(const EnvironmentConfig& env, const RunRecord& run);
   void PruneWorkspaces(const std::string& environment);
 
   const Config& config_;
