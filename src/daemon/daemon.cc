@@ -261,6 +261,7 @@ void Daemon::Execute(RunRecord run, std::shared_ptr<const Config> config, std::s
   // A push run's trigger has just fetched the settings (the path filter's
   // fetch): the run does not fetch them a second time.
   if (run.trigger == "push" || run.trigger == "webhook") options.reuse_fetch_ms = kReusePushFetchMs;
+  options.prepare_next_checkout = run.kind == "deploy";
   options.kind = run.kind;
   if (run.kind == "preview") {  // a fork's head is under a ref of the settings remote (doc/previews.md)
     if (Result<PreviewContext> pr = ParsePreviewContext(run.context_json); pr.ok()) {

@@ -86,6 +86,9 @@ struct RunOptions {
   // for push-triggered runs, whose trigger has just fetched the commit that
   // triggered them.
   int64_t reuse_fetch_ms = 0;
+  // After the run, make the next run's code checkout ahead (the daemon sets
+  // it; a CLI run returns without waiting for a checkout it may never use).
+  bool prepare_next_checkout = false;
 
   // Issue 8 (doc/previews.md, doc/drift.md): "deploy", "preview" or "drift".
   // A preview or drift run runs the environment's preview steps
@@ -185,9 +188,9 @@ class Pipeline {
                          const CancelToken* cancel, int64_t reuse_fetch_ms = 0) const;
   static Result<GitOptions> AddCodeCommitAccess(GitOptions options, const std::string& url, bool for_settings,
                                                 const EnvironmentConfig& env, RunAws* aws);
-  // After a run: git's housekeeping of its mirrors, and the next run's code
-  // checkout made ahead.
-  void PrepareNextRun(const EnvironmentConfig& env, const RunRecord& run);
+  // After a run: git's housekeeping of its mirrors, and (checkout) the next
+  // run's code checkout made ahead.
+  void PrepareNextRun(const EnvironmentConfig& env, const RunRecord& run, bool checkout);
   void PruneWorkspaces(const std::string& environment);
 
   const Config& config_;

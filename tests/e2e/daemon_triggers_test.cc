@@ -4,6 +4,7 @@
 
 #include "e2e/daemon_fixture.h"
 #include "triggers/webhook.h"
+#include "util/fs.h"
 
 namespace slipway {
 namespace {
@@ -237,6 +238,55 @@ TEST(DaemonTriggersE2E, EveryWebhookFlavourRunsOnAGoodSignatureOnly) {
             std::string::npos);
   EXPECT_NE(metrics->body.find("slipway_webhook_deliveries_total{source=\"generic\",result=\"too_large\"} 1"),
             std::string::npos);
+}
+
+// After a run, the daemon makes the next run's code checkout ahead: a settings
+// change that deploys the same code commit starts without one, and gets the
+// same workspace a fresh checkout gives (tags for `git describe` included).
+TEST(DaemonTriggersE2E, ASettingsChangeStartsWithTheCodeCheckoutMadeAfterThePreviousRun) {
+  World w;
+  w.Pin("staging", "v1.0.0");
+  w.PushSettings("staging on v1.0.0");
+  std::string cfg = w.WriteConfig(
+      w.Env("staging", "      push: { poll: 0 }\n",
+            {{"deploy", kRecordVersion}, {"describe", "git describe --tags > \"$OUT/describe-$SLIPWAY_RUN_ID\""}}));
+  std::string token = w.Token("operator", "operator");
+  Api api(w.port_, token);
+  Serve serve(w.tmp_.path(), cfg);
+  ASSERT_TRUE(WaitFor([&] { return api.Healthy(); }, 15000)) << serve.Log();
+  const std::string ahead = "code checked out ahead of the run";
+  auto deploy = [&](int64_t id) -> std::string {
+    auto r = api.Post("/api/v1/environments/staging/trigger");
+    EXPECT_TRUE(r && r->status == 202) << (r ? r->body : "no answer");
+    EXPECT_EQ(api.WaitFinal(id, 40000), "succeeded") << serve.Log();
+    auto log = api.GetAs(token, "/api/v1/runs/" + std::to_string(id) + "/log");
+    return log ? log->body : "";
+  };
+
+  EXPECT_EQ(deploy(1).find(ahead), std::string::npos);
+  w.settings_->Write("environments/staging/settings.yaml", "account: 2222\n");
+  w.PushSettings("settings change only");
+  std::string second = deploy(2);
+  EXPECT_NE(second.find(ahead), std::string::npos) << second;
+  EXPECT_EQ(slipway::testing::ReadTextFile(w.tmp_.Sub("out/describe-2")), "v1.0.0\n");
+  json run = api.Run(2);
+  EXPECT_EQ(run["code_commit"], w.v1_);
+  EXPECT_EQ(slipway::testing::ReadTextFile(w.tmp_.Sub("state/workspaces/staging/2/settings.yaml")), "account: 2222\n");
+  int spares = 0;
+  Result<std::vector<std::string>> names = ListDir(w.tmp_.Sub("state/workspaces/staging"));
+  ASSERT_TRUE(names.ok());
+  for (const std::string& name : *names) spares += name.rfind(".spare-", 0) == 0;
+  EXPECT_EQ(spares, 1) << "one checkout made ahead per environment";
+
+  // A new tag moves the code mirror's refs: the checkout made ahead lacks it,
+  // so the run checks out afresh.
+  w.code_->Tag("v1.2.0-rc");
+  w.code_->PushTo(w.tmp_.Sub("remotes/code.git"));
+  w.settings_->Write("environments/staging/settings.yaml", "account: 3333\n");
+  w.PushSettings("another settings change");
+  std::string third = deploy(3);
+  EXPECT_EQ(third.find(ahead), std::string::npos) << third;
+  EXPECT_EQ(slipway::testing::ReadTextFile(w.tmp_.Sub("state/workspaces/staging/3/settings.yaml")), "account: 3333\n");
 }
 
 // With `paths: any` no path filter fetches the head before the run starts, and

@@ -11,7 +11,6 @@
 #include <thread>
 
 #include "testing/testing.h"
-#include "util/fs.h"
 
 namespace slipway {
 namespace {
@@ -22,7 +21,6 @@ using testing::FileExists;
 using testing::GitDaemon;
 using testing::GitRepo;
 using testing::ReadTextFile;
-using testing::Sh;
 using testing::Slipway;
 using testing::TempDir;
 using testing::WriteTextFile;
@@ -342,44 +340,6 @@ TEST_F(PipelineE2E, WarmMirrorNeedsNoNetworkForACachedCommit) {
   json run = RunJson();
   EXPECT_EQ(run["status"], "succeeded") << last_.err;
   EXPECT_EQ(run["code_commit"], v1_);
-}
-
-// After a run, the next run's code checkout is made ahead: a settings change
-// that deploys the same code commit starts without one, and gets the same
-// workspace a fresh checkout would give (tags for `git describe` included).
-TEST_F(PipelineE2E, ASettingsChangeStartsWithTheCodeCheckoutMadeAfterThePreviousRun) {
-  auto log_of = [&](const json& run) { return Run({"logs", std::to_string(run["id"].get<int>())}).out; };
-  const std::string ahead = "code checked out ahead of the run";
-  json first = RunJson();
-  ASSERT_EQ(first["status"], "succeeded") << last_.err;
-  EXPECT_EQ(log_of(first).find(ahead), std::string::npos);
-
-  settings_->Write("environments/staging/settings.yaml", "account: 2222\n");
-  PushSettings("settings change only");
-  json second = RunJson();
-  ASSERT_EQ(second["status"], "succeeded") << last_.err;
-  EXPECT_EQ(second["code_commit"], v1_);
-  EXPECT_EQ(Deployed(), "1.0.0\n");
-  EXPECT_NE(log_of(second).find(ahead), std::string::npos) << log_of(second);
-  std::string ws = second["workspace"];
-  EXPECT_EQ(ReadTextFile(ws + "/settings.yaml"), "account: 2222\n");
-  EXPECT_EQ(Sh("git describe --tags", ws).out, "v1.0.0\n");
-  int spares = 0;
-  Result<std::vector<std::string>> names = ListDir(tmp_.Sub("state/workspaces/staging"));
-  ASSERT_TRUE(names.ok());
-  for (const std::string& name : *names) spares += name.rfind(".spare-", 0) == 0;
-  EXPECT_EQ(spares, 1) << "one checkout made ahead per environment";
-
-  // A new tag moves the code mirror's refs: the checkout made ahead would not
-  // have it, so the run checks out afresh.
-  code_->Tag("v1.2.0-rc");
-  code_->PushTo(tmp_.Sub("code-remotes/code.git"));
-  settings_->Write("environments/staging/settings.yaml", "account: 3333\n");
-  PushSettings("another settings change");
-  json third = RunJson();
-  ASSERT_EQ(third["status"], "succeeded") << last_.err;
-  EXPECT_EQ(log_of(third).find(ahead), std::string::npos) << log_of(third);
-  EXPECT_EQ(ReadTextFile(third["workspace"].get<std::string>() + "/settings.yaml"), "account: 3333\n");
 }
 
 TEST_F(PipelineE2E, VariablesShIsReadWhenThereIsNoDeployYaml) {
