@@ -258,9 +258,13 @@ void Daemon::Execute(RunRecord run, std::shared_ptr<const Config> config, std::s
   options.run_id = run.id;
   options.pinned_settings_commit = run.settings_commit;
   options.pinned_code_commit = run.code_commit;
-  // A push run's trigger has just fetched the settings (the path filter's
-  // fetch): the run does not fetch them a second time.
-  if (run.trigger == "push" || run.trigger == "webhook") options.reuse_fetch_ms = kReusePushFetchMs;
+  // A push run's trigger has just made sure the mirror holds the head it
+  // announced (Evaluate): the run does not fetch a second time. Not in a
+  // fleet, where the run may be claimed by a node whose mirror was fetched
+  // recently but before that push.
+  if ((run.trigger == "push" || run.trigger == "webhook") && !options_.fleet) {
+    options.reuse_fetch_ms = kReusePushFetchMs;
+  }
   options.prepare_next_checkout = run.kind == "deploy";
   options.kind = run.kind;
   if (run.kind == "preview") {  // a fork's head is under a ref of the settings remote (doc/previews.md)
