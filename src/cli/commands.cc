@@ -138,6 +138,8 @@ int RunCommand(int argc, char** argv) {
     PrintError("run " + std::to_string(run->id) + " of '" + env_name + "' " + RunStatusName(run->status) + ": " +
                run->error);
   }
+  std::fflush(stdout);
+  pipeline.PrepareNextRun(**env, *run, /*checkout_ahead=*/false);  // git's housekeeping of the mirrors
   return ExitCodeFor(run->status);
 }
 

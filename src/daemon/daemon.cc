@@ -265,7 +265,6 @@ void Daemon::Execute(RunRecord run, std::shared_ptr<const Config> config, std::s
   if ((run.trigger == "push" || run.trigger == "webhook") && !options_.fleet) {
     options.reuse_fetch_ms = kReusePushFetchMs;
   }
-  options.prepare_next_checkout = run.kind == "deploy";
   options.kind = run.kind;
   if (run.kind == "preview") {  // a fork's head is under a ref of the settings remote (doc/previews.md)
     if (Result<PreviewContext> pr = ParsePreviewContext(run.context_json); pr.ok()) {
@@ -322,6 +321,17 @@ void Daemon::Execute(RunRecord run, std::shared_ptr<const Config> config, std::s
   }
   metrics_.ObserveRun(run.environment, duration_ms);
   if (Result<RunRecord> finished = store_->GetRun(run.id); finished.ok()) AfterRun(*finished, diff_output, *config);
+
+  // The run is over for everyone; its slot stays taken while the next run of
+  // the environment is prepared (git housekeeping, the code checkout made
+  // ahead), so that run starts after it and finds it.
+  {
+    std::lock_guard lock(mu_);
+    auto it = running_.find(RunSlot(run));
+    if (it != running_.end() && it->second.run_id == run.id) it->second.finishing = true;
+    running_ids_.erase(run.id);
+  }
+  if (result.ok()) pipeline.PrepareNextRun(*env, *result, run.kind == "deploy");
 
   std::lock_guard lock(mu_);
   auto it = running_.find(RunSlot(run));
@@ -594,7 +604,9 @@ EnvironmentView Daemon::ViewOf(const EnvironmentConfig& env, const EnvironmentSt
   if (last.ok()) v.last_run = *last;
   {
     std::lock_guard lock(mu_);
-    if (auto it = running_.find(env.name); it != running_.end()) v.running_run_id = it->second.run_id;
+    if (auto it = running_.find(env.name); it != running_.end() && !it->second.finishing) {
+      v.running_run_id = it->second.run_id;
+    }
     if (auto it = sync_.find(env.name); it != sync_.end()) {
       v.sync = it->second.sync;
       v.sync_reason = it->second.reason;

@@ -244,6 +244,9 @@ class Daemon {
     std::string environment;
     std::shared_ptr<CancelToken> cancel;
     std::thread thread;
+    // The run is final; its thread is preparing the environment's next run
+    // (Pipeline::PrepareNextRun), which keeps the slot but shows no run.
+    bool finishing = false;
   };
   struct SyncInfo {
     SyncStatus sync = SyncStatus::kUnknown;

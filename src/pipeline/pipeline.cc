@@ -649,7 +649,6 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& configured_env, const R
          FormatDurationMs(run.finished_ms - run.started_ms));
     SLIPWAY_RETURN_IF_ERROR(store_.FinishRun(run, deployed));
     PruneWorkspaces(env.name);
-    PrepareNextRun(env, run, options.prepare_next_checkout);
     return run;
   };
 
@@ -1047,9 +1046,7 @@ Status Pipeline::RunBuildspecPhases(StageContext& ctx, StageOutcome* outcome) {
   return Status::Ok();
 }
 
-void Pipeline::PrepareNextRun(const EnvironmentConfig& env, const RunRecord& run, bool checkout) {
-  // The run is over and recorded: nothing waits for this but the next run of
-  // the environment, which it makes faster. Best effort throughout.
+void Pipeline::PrepareNextRun(const EnvironmentConfig& env, const RunRecord& run, bool checkout_ahead) {
   Result<FileLock> git_lock = FileLock::Acquire(LockPath(config_, "git"), nullptr);
   if (!git_lock.ok()) return;
   Git git = MakeGit(nullptr);  // not the run's cancel token: a cancelled run's mirrors too
@@ -1061,7 +1058,7 @@ void Pipeline::PrepareNextRun(const EnvironmentConfig& env, const RunRecord& run
   // change that deploys the same code commit, and its run then starts without
   // a checkout. One spare per environment, valid while the mirror's refs are
   // those it was made with (SparePath).
-  if (!checkout || run.code_url.empty() || !IsFullCommitHash(run.code_commit)) return;
+  if (!checkout_ahead || run.code_url.empty() || !IsFullCommitHash(run.code_commit)) return;
   Result<std::string> digest = git.RefsDigest(run.code_url);
   if (!digest.ok()) return;
   const std::string ws_root = JoinPath(JoinPath(config_.state_dir, "workspaces"), env.name);

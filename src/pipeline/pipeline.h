@@ -86,9 +86,6 @@ struct RunOptions {
   // for push-triggered runs, whose trigger has just fetched the commit that
   // triggered them.
   int64_t reuse_fetch_ms = 0;
-  // After the run, make the next run's code checkout ahead (the daemon sets
-  // it; a CLI run returns without waiting for a checkout it may never use).
-  bool prepare_next_checkout = false;
 
   // Issue 8 (doc/previews.md, doc/drift.md): "deploy", "preview" or "drift".
   // A preview or drift run runs the environment's preview steps
@@ -116,6 +113,12 @@ class Pipeline {
   // state directory unusable); everything else — a missing tag, a failing
   // step, a timeout — is a finished run whose status and error say so.
   Result<RunRecord> Run(const EnvironmentConfig& env, const RunOptions& options);
+
+  // After a run (`run` as Run returned it), once it is final for everyone:
+  // git's housekeeping of its mirrors, which fetches leave out, and with
+  // `checkout_ahead` the next run's code checkout made ahead (doc/git.md).
+  // Best effort; nothing waits for it but the environment's next run.
+  void PrepareNextRun(const EnvironmentConfig& env, const RunRecord& run, bool checkout_ahead);
 
   // For callers that run git on an environment's URLs outside a run (the
   // daemon's push poller): `base`, plus for a codecommit:: URL the HTTPS
@@ -188,9 +191,6 @@ class Pipeline {
                          const CancelToken* cancel, int64_t reuse_fetch_ms = 0) const;
   static Result<GitOptions> AddCodeCommitAccess(GitOptions options, const std::string& url, bool for_settings,
                                                 const EnvironmentConfig& env, RunAws* aws);
-  // After a run: git's housekeeping of its mirrors, and (checkout) the next
-  // run's code checkout made ahead.
-  void PrepareNextRun(const EnvironmentConfig& env, const RunRecord& run, bool checkout);
   void PruneWorkspaces(const std::string& environment);
 
   const Config& config_;

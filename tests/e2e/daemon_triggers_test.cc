@@ -272,11 +272,16 @@ TEST(DaemonTriggersE2E, ASettingsChangeStartsWithTheCodeCheckoutMadeAfterThePrev
   json run = api.Run(2);
   EXPECT_EQ(run["code_commit"], w.v1_);
   EXPECT_EQ(slipway::testing::ReadTextFile(w.tmp_.Sub("state/workspaces/staging/2/settings.yaml")), "account: 2222\n");
-  int spares = 0;
-  Result<std::vector<std::string>> names = ListDir(w.tmp_.Sub("state/workspaces/staging"));
-  ASSERT_TRUE(names.ok());
-  for (const std::string& name : *names) spares += name.rfind(".spare-", 0) == 0;
-  EXPECT_EQ(spares, 1) << "one checkout made ahead per environment";
+  // Made once the run is final, for the next one: one per environment.
+  auto spares = [&] {
+    int n = 0;
+    Result<std::vector<std::string>> names = ListDir(w.tmp_.Sub("state/workspaces/staging"));
+    for (const std::string& name : names.ok() ? *names : std::vector<std::string>{}) n += name.rfind(".spare-", 0) == 0;
+    return n;
+  };
+  EXPECT_TRUE(WaitFor([&] { return spares() == 1; }, 20000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(spares(), 1) << "one checkout made ahead per environment";
 
   // A new tag moves the code mirror's refs: the checkout made ahead lacks it,
   // so the run checks out afresh.
