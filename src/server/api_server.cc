@@ -283,11 +283,15 @@ constexpr int kHttpNice = 10;
 // --- Live logs ---
 
 constexpr size_t kLogChunk = 64 * 1024;
+// How often a follower that has caught up looks for more of the log.
+constexpr int kFollowPollMs = 50;
 
 // Appends lines as one Server-Sent Event whose id is the byte offset after
 // them. Carriage returns are dropped: SSE would read them as line ends.
 void AppendEvent(std::string_view text, int64_t end_offset, std::string* out) {
-  *out += "id: " + std::to_string(end_offset) + "\n";
+  out->append("id: ");
+  out->append(std::to_string(end_offset));
+  out->push_back('\n');
   size_t start = 0;
   while (start < text.size()) {
     size_t nl = text.find('\n', start);
@@ -738,7 +742,11 @@ void ApiServer::Impl::Follow(const httplib::Request&, httplib::Response& res, co
     RunStatus status = RunStatus::kQueued;
     int64_t last_check_ms = 0;
     int64_t last_write_ms = 0;
+    // The last send was of everything the file had (less than a buffer):
+    // this follower has caught up with a step that is still printing.
+    bool sent_partial = false;
     std::string buf;
+    std::string event;  // kept between sends: the hot path allocates nothing
   };
   auto state = std::make_shared<State>();
   state->run_id = run.id;
@@ -749,6 +757,7 @@ void ApiServer::Impl::Follow(const httplib::Request&, httplib::Response& res, co
   state->status = run.status;
   state->last_write_ms = MonotonicMs();
   state->buf.resize(kLogChunk);
+  state->event.reserve(kLogChunk + kLogChunk / 8 + 64);
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");
   res.set_chunked_content_provider("text/event-stream", [this, state](size_t, httplib::DataSink& sink) {
@@ -759,6 +768,15 @@ void ApiServer::Impl::Follow(const httplib::Request&, httplib::Response& res, co
       if (stopping.load()) {
         sink.done();
         return true;
+      }
+      // Caught up with a step that prints fast: let its output gather for a
+      // moment instead of sending each of the small pieces it writes (every
+      // one a wake-up of this thread and of the reader, taking CPU from the
+      // step). Idle followers slept this long between polls already, so a
+      // line shows no later than before.
+      if (s.sent_partial) {
+        s.sent_partial = false;
+        if (!s.final) std::this_thread::sleep_for(std::chrono::milliseconds(kFollowPollMs));
       }
       if (!s.remote && !s.fd.valid() && !s.path.empty()) {
         s.fd = UniqueFd(::open(s.path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -788,12 +806,15 @@ void ApiServer::Impl::Follow(const httplib::Request&, httplib::Response& res, co
       if (use > 0) {
         std::string_view text(s.buf.data(), use);
         if (text.back() == '\n') text.remove_suffix(1);
-        std::string event;
-        event.reserve(use + use / 16 + 64);
-        AppendEvent(text, s.offset + static_cast<int64_t>(use), &event);
+        s.event.clear();
+        AppendEvent(text, s.offset + static_cast<int64_t>(use), &s.event);
         s.offset += static_cast<int64_t>(use);
         s.last_write_ms = MonotonicMs();
-        return sink.write(event.data(), event.size());
+        s.sent_partial = static_cast<size_t>(n) < s.buf.size();
+        bool ok = sink.write(s.event.data(), s.event.size());
+        // A chunk of very short lines frames much larger than it is.
+        if (s.event.capacity() > 4 * kLogChunk) std::string().swap(s.event);
+        return ok;
       }
       if (s.final) {
         std::string end = "event: end\ndata: " + std::string(RunStatusName(s.status)) + "\n\n";
@@ -823,7 +844,7 @@ void ApiServer::Impl::Follow(const httplib::Request&, httplib::Response& res, co
         static constexpr char kKeepAlive[] = ": keep-alive\n\n";
         return sink.write(kKeepAlive, sizeof kKeepAlive - 1);
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      std::this_thread::sleep_for(std::chrono::milliseconds(kFollowPollMs));
     }
     return true;
   });
