@@ -202,6 +202,20 @@ Status LogWriter::WriteFileLocked(std::string_view data) {
   return status;
 }
 
+std::string& LogWriter::StartBufferLocked(size_t chunk_size) {
+  file_buf_.clear();
+  // Room for the chunk and the stamps of lines of a typical length, so that
+  // appending rarely reallocates.
+  file_buf_.reserve(chunk_size + chunk_size / 2 + 64);
+  return file_buf_;
+}
+
+void LogWriter::EndBufferLocked() {
+  // A chunk of very short lines can make the buffer large: give that back
+  // rather than keep it for the writer's lifetime.
+  if (file_buf_.capacity() > kMaxKeptBuffer) std::string().swap(file_buf_);
+}
+
 void LogWriter::EchoLocked(std::string_view data) {
   if (echo_fd_ < 0 || data.empty()) return;
   if (!WriteAllNoSigpipe(echo_fd_, data, "echo").ok()) {
@@ -239,8 +253,17 @@ void LogStream::Write(std::string_view chunk) {
   if (chunk.empty()) return;
   int64_t now = writer_->Now();
   std::lock_guard<std::mutex> lock(writer_->mutex_);
+  std::string& file_out = writer_->StartBufferLocked(chunk.size());
+  if (writer_->masker_.empty() && masking_.held() == 0) {
+    // Nothing to mask (the common case): lines are stamped straight from the
+    // chunk, without copying it first.
+    SplitLocked(chunk, now, &file_out);
+    [[maybe_unused]] Status status = writer_->WriteFileLocked(file_out);  // sticky in writer_->status_
+    writer_->EchoLocked(chunk);
+    writer_->EndBufferLocked();
+    return;
+  }
   MaskingStream::Output masked = masking_.Push(chunk, writer_->masker_);
-  std::string file_out;
   std::string_view text = masked.text;
   SplitLocked(text.substr(0, masked.from_held), held_since_ms_, &file_out);
   SplitLocked(text.substr(masked.from_held), now, &file_out);
@@ -249,6 +272,7 @@ void LogStream::Write(std::string_view chunk) {
   if (masking_.held() > 0 && masking_.held() <= chunk.size()) held_since_ms_ = now;
   [[maybe_unused]] Status status = writer_->WriteFileLocked(file_out);  // sticky in writer_->status_
   writer_->EchoLocked(masked.text);
+  writer_->EndBufferLocked();
 }
 
 Status LogStream::Finish() {
@@ -278,6 +302,12 @@ void LogStream::SplitLocked(std::string_view text, int64_t epoch_ms, std::string
       text.remove_prefix(room);
       writer_->AppendStamped(line_since_ms_, line_, file_out);
       line_.clear();
+      continue;
+    }
+    if (nl != std::string_view::npos && line_.empty()) {
+      // A whole line: stamped from `text` itself, not through line_.
+      writer_->AppendStamped(line_since_ms_, text.substr(0, take), file_out);
+      text.remove_prefix(take + 1);
       continue;
     }
     line_.append(text.substr(0, take));

@@ -146,6 +146,15 @@ class LogWriter {
   // The write primitives; callers hold mutex_.
   Status WriteFileLocked(std::string_view data);
   void EchoLocked(std::string_view data);
+  // The buffer a stream stamps one chunk's lines into before one write:
+  // kept between chunks so that the hot path of a step printing fast
+  // allocates nothing (transient buffers of this size made glibc map and
+  // unmap pages, and fault them in, on every chunk). StartBufferLocked()
+  // returns it empty; EndBufferLocked() frees it if it grew unusually large.
+  // Callers hold mutex_.
+  std::string& StartBufferLocked(size_t chunk_size);
+  void EndBufferLocked();
+  static constexpr size_t kMaxKeptBuffer = 1 << 20;
 
   const std::string path_;
   const UniqueFd fd_;
@@ -157,6 +166,7 @@ class LogWriter {
   Status status_;
   int64_t stamp_ms_ = -1;  // cache for AppendStamped
   std::string stamp_;
+  std::string file_buf_;  // see StartBufferLocked
 };
 
 // One step's output: line-stamped into the writer's file, echoed plain.

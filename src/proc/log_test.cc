@@ -107,6 +107,22 @@ TEST_F(LogTest, OverlongLineIsCutIntoLinesOfAtMost64KiB) {
                         "\n" + Stamp(kT0) + exact + "\n");
 }
 
+TEST_F(LogTest, AChunkOfManyTinyLinesIsStampedWholeAndSoAreTheLinesAfterIt) {
+  // Stamping 40,000 one-byte lines makes the writer's buffer grow far past
+  // its usual size (it is then given back); nothing may be lost either way.
+  auto out = writer_->NewStream();
+  std::string tiny;
+  for (int i = 0; i < 40000; ++i) tiny += static_cast<char>('a' + i % 26) + std::string("\n");
+  out->Write(tiny);
+  out->Write("after the tiny lines\nand a par");
+  out->Write("tial one\n");
+  std::string want;
+  for (int i = 0; i < 40000; ++i) want += Stamp(kT0) + static_cast<char>('a' + i % 26) + "\n";
+  want += Stamp(kT0) + "after the tiny lines\n" + Stamp(kT0) + "and a partial one\n";
+  EXPECT_EQ(File(), want);
+  EXPECT_TRUE(out->Finish().ok());
+}
+
 TEST_F(LogTest, EngineMessagesGoToBothAndStartOnAFreshLine) {
   auto out = writer_->NewStream();
   EXPECT_TRUE(writer_->Engine("==> step lint: make lint").ok());

@@ -303,9 +303,13 @@ Status Supervise(Child& child, const ProcessOptions& options, std::vector<Output
   };
 
   std::vector<pollfd> fds;
+  // With a pidfd in the poll set, the main process's exit shows there: no
+  // waitpid for every chunk of output a step prints.
+  bool check_main = true;
   for (;;) {
     int64_t now = MonotonicMs();
-    SLIPWAY_RETURN_IF_ERROR(child.TryReapMain());
+    if (check_main) SLIPWAY_RETURN_IF_ERROR(child.TryReapMain());
+    check_main = true;
     if (!child.main_reaped() && kill == Kill::kNone) {
       if (cancel != nullptr && cancel->cancelled()) {
         result->cancelled = true;
@@ -341,6 +345,7 @@ Status Supervise(Child& child, const ProcessOptions& options, std::vector<Output
     }
     if (input != nullptr && input->fd.valid()) fds.push_back({input->fd.get(), POLLOUT, 0});
     bool watch_main = !child.main_reaped() && child.pidfd() >= 0;
+    size_t pidfd_index = fds.size();
     if (watch_main) fds.push_back({child.pidfd(), POLLIN, 0});
     bool watch_cancel = cancel != nullptr && !child.main_reaped() && kill == Kill::kNone;
     if (watch_cancel && cancel->fd() >= 0) fds.push_back({cancel->fd(), POLLIN, 0});
@@ -359,6 +364,7 @@ Status Supervise(Child& child, const ProcessOptions& options, std::vector<Output
       return PosixError("poll", errno);
     }
     if (n == 0) continue;
+    if (watch_main && fds[pidfd_index].revents == 0) check_main = false;
 
     size_t i = 0;
     for (OutputChannel& out : outputs) {

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <httplib.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "dashboard/assets.h"
@@ -283,11 +285,64 @@ constexpr int kHttpNice = 10;
 // --- Live logs ---
 
 constexpr size_t kLogChunk = 64 * 1024;
+// How often a follower that has caught up looks for more of the log.
+constexpr int kFollowPollMs = 50;
+
+// Whether a thread may enter SCHED_IDLE and come back (see IdleScope):
+// coming back to SCHED_OTHER needs CAP_SYS_NICE or an RLIMIT_NICE that
+// allows the thread's nice value. Tried once, in a thread of its own.
+bool CanLeaveIdleClass() {
+  static const bool can = [] {
+    bool ok = false;
+    std::thread probe([&ok] {
+      sched_param param{};
+      if (::sched_setscheduler(0, SCHED_IDLE, &param) != 0) return;
+      (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), kHttpNice);
+      ok = ::sched_setscheduler(0, SCHED_OTHER, &param) == 0;
+    });
+    probe.join();
+    return ok;
+  }();
+  return can;
+}
+
+// Runs its scope's work in the SCHED_IDLE class: on CPU time that no normal
+// task wants, giving the CPU up the moment a step's process wakes. The nice
+// value of the HTTP threads alone does not keep followers off a step that
+// prints at full speed: its pipeline hands over between processes at every
+// pipe write, and each time a follower (and its reader, woken by it) held a
+// CPU the step then waited for (bench/daemon fan-out: two readers cost the
+// step half its throughput). Followers fall behind instead and catch up
+// when the step pauses or ends; they read the file, so that costs no memory.
+// A pool thread must not stay idle for the requests it serves next, so the
+// scope does nothing where the class cannot be left again (see
+// CanLeaveIdleClass: run as root, with CAP_SYS_NICE, or LimitNICE=10).
+// Take no lock inside the scope that another thread may wait for (the
+// store's): a starved idle thread holding it would stall that thread too.
+class IdleScope {
+ public:
+  IdleScope() {
+    sched_param param{};
+    active_ = CanLeaveIdleClass() && ::sched_setscheduler(0, SCHED_IDLE, &param) == 0;
+  }
+  ~IdleScope() {
+    sched_param param{};
+    // The nice value is kept across the change of class.
+    if (active_) (void)::sched_setscheduler(0, SCHED_OTHER, &param);
+  }
+  IdleScope(const IdleScope&) = delete;
+  IdleScope& operator=(const IdleScope&) = delete;
+
+ private:
+  bool active_ = false;
+};
 
 // Appends lines as one Server-Sent Event whose id is the byte offset after
 // them. Carriage returns are dropped: SSE would read them as line ends.
 void AppendEvent(std::string_view text, int64_t end_offset, std::string* out) {
-  *out += "id: " + std::to_string(end_offset) + "\n";
+  out->append("id: ");
+  out->append(std::to_string(end_offset));
+  out->push_back('\n');
   size_t start = 0;
   while (start < text.size()) {
     size_t nl = text.find('\n', start);
@@ -738,7 +793,11 @@ void ApiServer::Impl::Follow(const httplib::Request&, httplib::Response& res, co
     RunStatus status = RunStatus::kQueued;
     int64_t last_check_ms = 0;
     int64_t last_write_ms = 0;
+    // The last send was of everything the file had (less than a buffer):
+    // this follower has caught up with a step that is still printing.
+    bool sent_partial = false;
     std::string buf;
+    std::string event;  // kept between sends: the hot path allocates nothing
   };
   auto state = std::make_shared<State>();
   state->run_id = run.id;
@@ -749,6 +808,7 @@ void ApiServer::Impl::Follow(const httplib::Request&, httplib::Response& res, co
   state->status = run.status;
   state->last_write_ms = MonotonicMs();
   state->buf.resize(kLogChunk);
+  state->event.reserve(kLogChunk + kLogChunk / 8 + 64);
   res.set_header("Cache-Control", "no-cache");
   res.set_header("X-Accel-Buffering", "no");
   res.set_chunked_content_provider("text/event-stream", [this, state](size_t, httplib::DataSink& sink) {
@@ -760,11 +820,24 @@ void ApiServer::Impl::Follow(const httplib::Request&, httplib::Response& res, co
         sink.done();
         return true;
       }
+      // Caught up with a step that prints fast: let its output gather for a
+      // moment instead of sending each of the small pieces it writes (every
+      // one a wake-up of this thread and of the reader, taking CPU from the
+      // step). Idle followers slept this long between polls already, so a
+      // line shows no later than before.
+      if (s.sent_partial) {
+        s.sent_partial = false;
+        if (!s.final) std::this_thread::sleep_for(std::chrono::milliseconds(kFollowPollMs));
+      }
       if (!s.remote && !s.fd.valid() && !s.path.empty()) {
         s.fd = UniqueFd(::open(s.path.c_str(), O_RDONLY | O_CLOEXEC));
       }
       ssize_t n = 0;
+      // Reading the file, framing and sending: the bulk of a follower's work.
+      // Ends before the store is asked about the run (below).
+      std::optional<IdleScope> idle;
       if (s.fd.valid()) {
+        idle.emplace();
         n = ::pread(s.fd.get(), s.buf.data(), s.buf.size(), s.offset);
         if (n < 0) n = 0;
       } else if (!daemon.node_id().empty()) {
@@ -788,13 +861,17 @@ void ApiServer::Impl::Follow(const httplib::Request&, httplib::Response& res, co
       if (use > 0) {
         std::string_view text(s.buf.data(), use);
         if (text.back() == '\n') text.remove_suffix(1);
-        std::string event;
-        event.reserve(use + use / 16 + 64);
-        AppendEvent(text, s.offset + static_cast<int64_t>(use), &event);
+        s.event.clear();
+        AppendEvent(text, s.offset + static_cast<int64_t>(use), &s.event);
         s.offset += static_cast<int64_t>(use);
         s.last_write_ms = MonotonicMs();
-        return sink.write(event.data(), event.size());
+        s.sent_partial = static_cast<size_t>(n) < s.buf.size();
+        bool ok = sink.write(s.event.data(), s.event.size());
+        // A chunk of very short lines frames much larger than it is.
+        if (s.event.capacity() > 4 * kLogChunk) std::string().swap(s.event);
+        return ok;  // ~IdleScope
       }
+      idle.reset();
       if (s.final) {
         std::string end = "event: end\ndata: " + std::string(RunStatusName(s.status)) + "\n\n";
         sink.write(end.data(), end.size());
@@ -823,7 +900,7 @@ void ApiServer::Impl::Follow(const httplib::Request&, httplib::Response& res, co
         static constexpr char kKeepAlive[] = ": keep-alive\n\n";
         return sink.write(kKeepAlive, sizeof kKeepAlive - 1);
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      std::this_thread::sleep_for(std::chrono::milliseconds(kFollowPollMs));
     }
     return true;
   });
@@ -878,6 +955,7 @@ ApiServer::ApiServer(Daemon& daemon, ApiServerOptions options)
   i.server.set_read_timeout(10, 0);
   i.server.set_write_timeout(10, 0);
   i.server.set_tcp_nodelay(true);
+  (void)CanLeaveIdleClass();  // the probe, once, before any request
   i.Routes();
 }
 
