@@ -199,8 +199,9 @@ void Daemon::Evaluate(const std::string& url, const std::map<std::string, std::s
   // A push run reuses its trigger's fetch (Execute), so the mirror must hold
   // every head that triggers a run, also one no path filter looked at
   // (`paths: any`, a first deployment): else the run deploys an older head.
+  // Fleet runs always fetch (Execute).
   for (const TriggerDecision& d : decisions) {
-    if (d.action != TriggerAction::kTrigger || fetched) continue;
+    if (d.action != TriggerAction::kTrigger || fetched || options_.fleet) continue;
     Result<MirrorLock> lock = MirrorLock::Acquire(config.state_dir);
     if (lock.ok() && !git.HasCommit(url, d.head)) {
       (void)git.Fetch(url);  // a failure is the run's to report: it fetches again
