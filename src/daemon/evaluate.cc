@@ -181,17 +181,23 @@ void Daemon::Evaluate(const std::string& url, const std::map<std::string, std::s
   }
   Git git(*options);
   bool fetched = false;
+  // Makes the mirror hold `commit`, fetching at most once per evaluation.
+  // Callers hold the MirrorLock.
+  auto hold = [&](const std::string& u, const std::string& commit) -> Status {
+    if (git.HasCommit(u, commit)) return Status::Ok();
+    if (!fetched) {
+      SLIPWAY_RETURN_IF_ERROR(git.Fetch(u));
+      fetched = true;
+    }
+    if (!git.HasCommit(u, commit))
+      return NotFound("commit " + commit + " is not in " + RedactUrl(u) + " after a fetch");
+    return Status::Ok();
+  };
   ChangedFn changed = [&](const std::string& u, const std::string& from, const std::string& to,
                           const std::string& path) -> Result<bool> {
     SLIPWAY_ASSIGN_OR_RETURN(MirrorLock lock, MirrorLock::Acquire(config.state_dir));
     (void)lock;
-    if (!git.HasCommit(u, to)) {
-      if (!fetched) {
-        SLIPWAY_RETURN_IF_ERROR(git.Fetch(u));
-        fetched = true;
-      }
-      if (!git.HasCommit(u, to)) return NotFound("commit " + to + " is not in " + RedactUrl(u) + " after a fetch");
-    }
+    SLIPWAY_RETURN_IF_ERROR(hold(u, to));
     if (!git.HasCommit(u, from)) return true;  // history rewritten: when in doubt, deploy
     return git.FolderChanged(u, from, to, path);
   };
@@ -199,14 +205,12 @@ void Daemon::Evaluate(const std::string& url, const std::map<std::string, std::s
   // A push run reuses its trigger's fetch (Execute), so the mirror must hold
   // every head that triggers a run, also one no path filter looked at
   // (`paths: any`, a first deployment): else the run deploys an older head.
-  // Fleet runs always fetch (Execute).
+  // Fleet runs always fetch (Execute). A failure is the run's to report: it
+  // fetches again.
   for (const TriggerDecision& d : decisions) {
-    if (d.action != TriggerAction::kTrigger || fetched || options_.fleet) continue;
+    if (d.action != TriggerAction::kTrigger || options_.fleet) continue;
     Result<MirrorLock> lock = MirrorLock::Acquire(config.state_dir);
-    if (lock.ok() && !git.HasCommit(url, d.head)) {
-      (void)git.Fetch(url);  // a failure is the run's to report: it fetches again
-      fetched = true;
-    }
+    if (!lock.ok() || !hold(url, d.head).ok()) break;
   }
 
   for (const TriggerDecision& d : decisions) {

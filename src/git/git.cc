@@ -73,6 +73,15 @@ uint64_t Fnv1a64(const std::string& s) {
   return h;
 }
 
+// The mirror at `mirror` opened for reads in-process (mirror_objects.h):
+// NotFound when there is none yet, else libgit2's error after `what`.
+Result<MirrorObjects> OpenObjects(const std::string& mirror, const std::string& shown_url, const std::string& what) {
+  if (!IsDirectory(mirror)) return NotFound("no mirror of " + shown_url + " yet (fetch it first)");
+  Result<MirrorObjects> objects = MirrorObjects::Open(mirror);
+  if (!objects.ok()) return Failed(what + ": " + objects.status().message());
+  return objects;
+}
+
 // A readable, file-name-safe name for the mirror: the last path component of
 // the URL without ".git".
 std::string MirrorBaseName(const std::string& url) {
@@ -771,13 +780,10 @@ Result<std::string> Git::ReadFile(const std::string& url, const std::string& com
   SLIPWAY_RETURN_IF_ERROR(ValidateUrl(url));
   SLIPWAY_RETURN_IF_ERROR(ValidateRevision(commit));
   SLIPWAY_ASSIGN_OR_RETURN(std::string rel, CleanRepoPath(path, /*allow_empty=*/false));
-  const std::string mirror = MirrorPath(url);
   const std::string shown_url = Quote(RedactUrl(url));
-  if (!IsDirectory(mirror)) return NotFound("no mirror of " + shown_url + " yet (fetch it first)");
   const std::string what = "read " + Quote(rel) + " at " + commit + " in " + shown_url;
-  Result<MirrorObjects> objects = MirrorObjects::Open(mirror);
-  if (!objects.ok()) return Failed(what + ": " + objects.status().message());
-  Result<MirrorObjects::Entry> entry = objects->Read(commit, rel, kMaxFile);
+  SLIPWAY_ASSIGN_OR_RETURN(MirrorObjects objects, OpenObjects(MirrorPath(url), shown_url, what));
+  Result<MirrorObjects::Entry> entry = objects.Read(commit, rel, kMaxFile);
   if (!entry.ok()) {
     if (entry.status().code() == StatusCode::kNotFound)
       return NotFound("commit '" + commit + "' not found in " + shown_url);
@@ -802,11 +808,10 @@ Result<std::string> Git::RefsDigest(const std::string& url) {
   SLIPWAY_RETURN_IF_ERROR(ValidateUrl(url));
   const std::string mirror = MirrorPath(url);
   const std::string shown_url = Quote(RedactUrl(url));
-  if (!IsDirectory(mirror)) return NotFound("no mirror of " + shown_url + " yet (fetch it first)");
-  Result<MirrorObjects> objects = MirrorObjects::Open(mirror);
-  if (!objects.ok()) return Failed("list the refs of " + shown_url + ": " + objects.status().message());
-  Result<std::string> refs = objects->RefList();
-  if (!refs.ok()) return Failed("list the refs of " + shown_url + ": " + refs.status().message());
+  const std::string what = "list the refs of " + shown_url;
+  SLIPWAY_ASSIGN_OR_RETURN(MirrorObjects objects, OpenObjects(mirror, shown_url, what));
+  Result<std::string> refs = objects.RefList();
+  if (!refs.ok()) return Failed(what + ": " + refs.status().message());
   char hash[17];
   std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(Fnv1a64(mirror + "\n" + *refs)));
   return std::string(hash);
@@ -821,14 +826,11 @@ Status Git::ExportFolder(const std::string& url, const std::string& commit, cons
   SLIPWAY_ASSIGN_OR_RETURN(std::string rel, CleanRepoPath(folder, /*allow_empty=*/true));
   if (PathExists(dest))
     return Status(StatusCode::kAlreadyExists, "export destination " + Quote(dest) + " already exists");
-  const std::string mirror = MirrorPath(url);
   const std::string shown_url = Quote(RedactUrl(url));
-  if (!IsDirectory(mirror)) return NotFound("no mirror of " + shown_url + " yet (fetch it first)");
   const std::string what =
       "write " + Quote(rel.empty() ? "/" : rel) + " at " + commit + " of " + shown_url + " to " + Quote(dest);
-  Result<MirrorObjects> objects = MirrorObjects::Open(mirror);
-  if (!objects.ok()) return Failed(what + ": " + objects.status().message());
-  Status exported = objects->ExportFolder(ToLower(commit), rel, dest);
+  SLIPWAY_ASSIGN_OR_RETURN(MirrorObjects objects, OpenObjects(MirrorPath(url), shown_url, what));
+  Status exported = objects.ExportFolder(ToLower(commit), rel, dest);
   if (exported.ok()) return exported;
   (void)RemoveTree(dest);
   if (exported.code() == StatusCode::kNotFound)
@@ -877,11 +879,9 @@ Result<bool> Git::FolderChanged(const std::string& url, const std::string& from,
   SLIPWAY_ASSIGN_OR_RETURN(std::string rel, CleanRepoPath(under, /*allow_empty=*/true));
   const std::string mirror = MirrorPath(url);
   const std::string shown_url = Quote(RedactUrl(url));
-  if (!IsDirectory(mirror)) return NotFound("no mirror of " + shown_url + " yet (fetch it first)");
   const std::string what = "diff " + from + ".." + to + " in " + shown_url;
-  Result<MirrorObjects> objects = MirrorObjects::Open(mirror);
-  if (!objects.ok()) return Failed(what + ": " + objects.status().message());
-  Result<bool> differs = objects->Differs(from, to, rel);
+  SLIPWAY_ASSIGN_OR_RETURN(MirrorObjects objects, OpenObjects(mirror, shown_url, what));
+  Result<bool> differs = objects.Differs(from, to, rel);
   if (differs.ok()) return differs;
   if (differs.status().code() == StatusCode::kNotFound) {
     for (const std::string& rev : {from, to}) {

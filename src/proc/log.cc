@@ -254,24 +254,24 @@ void LogStream::Write(std::string_view chunk) {
   int64_t now = writer_->Now();
   std::lock_guard<std::mutex> lock(writer_->mutex_);
   std::string& file_out = writer_->StartBufferLocked(chunk.size());
+  std::string_view echo = chunk;
+  MaskingStream::Output masked;
   if (writer_->masker_.empty() && masking_.held() == 0) {
     // Nothing to mask (the common case): lines are stamped straight from the
     // chunk, without copying it first.
     SplitLocked(chunk, now, &file_out);
-    [[maybe_unused]] Status status = writer_->WriteFileLocked(file_out);  // sticky in writer_->status_
-    writer_->EchoLocked(chunk);
-    writer_->EndBufferLocked();
-    return;
+  } else {
+    masked = masking_.Push(chunk, writer_->masker_);
+    std::string_view text = masked.text;
+    SplitLocked(text.substr(0, masked.from_held), held_since_ms_, &file_out);
+    SplitLocked(text.substr(masked.from_held), now, &file_out);
+    // The masker holds back a suffix of (old held + chunk); if it is longer
+    // than the chunk, old bytes are still part of it and keep their earlier time.
+    if (masking_.held() > 0 && masking_.held() <= chunk.size()) held_since_ms_ = now;
+    echo = masked.text;
   }
-  MaskingStream::Output masked = masking_.Push(chunk, writer_->masker_);
-  std::string_view text = masked.text;
-  SplitLocked(text.substr(0, masked.from_held), held_since_ms_, &file_out);
-  SplitLocked(text.substr(masked.from_held), now, &file_out);
-  // The masker holds back a suffix of (old held + chunk); if it is longer than
-  // the chunk, old bytes are still part of it and keep their earlier time.
-  if (masking_.held() > 0 && masking_.held() <= chunk.size()) held_since_ms_ = now;
   [[maybe_unused]] Status status = writer_->WriteFileLocked(file_out);  // sticky in writer_->status_
-  writer_->EchoLocked(masked.text);
+  writer_->EchoLocked(echo);
   writer_->EndBufferLocked();
 }
 
