@@ -16,6 +16,7 @@
 
 #include "dashboard/assets.h"
 #include "server/auth.h"
+#include "server/follow_pacer.h"
 #include "store/record_json.h"
 #include "triggers/webhook.h"
 #include "util/clock.h"
@@ -287,6 +288,13 @@ constexpr int kHttpNice = 10;
 constexpr size_t kLogChunk = 64 * 1024;
 // How often a follower that has caught up looks for more of the log.
 constexpr int kFollowPollMs = 50;
+// What a follower of a running run is sent at most (follow_pacer.h): about
+// 65,000 lines of 130 bytes a second, more than anyone reads or a browser
+// shows. Once the run has ended, the rest goes at full speed.
+constexpr int64_t kLiveFollowBytesPerSecond = 8 << 20;
+constexpr int64_t kLiveFollowBurst = 4 * kLogChunk;
+// How often a follower asks the store whether its run has ended.
+constexpr int64_t kFollowStatusCheckMs = 250;
 
 // Whether a thread may enter SCHED_IDLE and come back (see IdleScope):
 // coming back to SCHED_OTHER needs CAP_SYS_NICE or an RLIMIT_NICE that
@@ -798,6 +806,7 @@ void ApiServer::Impl::Follow(const httplib::Request&, httplib::Response& res, co
     bool sent_partial = false;
     std::string buf;
     std::string event;  // kept between sends: the hot path allocates nothing
+    FollowPacer pacer{kLiveFollowBytesPerSecond, kLiveFollowBurst, MonotonicMs()};
   };
   auto state = std::make_shared<State>();
   state->run_id = run.id;
@@ -813,6 +822,19 @@ void ApiServer::Impl::Follow(const httplib::Request&, httplib::Response& res, co
   res.set_header("X-Accel-Buffering", "no");
   res.set_chunked_content_provider("text/event-stream", [this, state](size_t, httplib::DataSink& sink) {
     State& s = *state;
+    // Asks the store about the run, at most every kFollowStatusCheckMs: its
+    // log path and node once it starts, and whether it has ended.
+    auto check_run = [&](int64_t now) {
+      if (now - s.last_check_ms < kFollowStatusCheckMs) return;
+      s.last_check_ms = now;
+      Result<RunRecord> r = daemon.store().GetRun(s.run_id);
+      if (!r.ok()) return;
+      if (s.path.empty()) s.path = r->log_path;
+      // A queued run has no node yet; it may start on another one.
+      if (!s.fd.valid() && !daemon.node_id().empty() && !r->node.empty()) s.remote = r->node != daemon.node_id();
+      s.status = r->status;
+      s.final = IsFinal(r->status);
+    };
     // Each call returns within about a second so that httplib notices a
     // reader that went away and a server that is stopping.
     for (int round = 0; round < 20; ++round) {
@@ -828,6 +850,16 @@ void ApiServer::Impl::Follow(const httplib::Request&, httplib::Response& res, co
       if (s.sent_partial) {
         s.sent_partial = false;
         if (!s.final) std::this_thread::sleep_for(std::chrono::milliseconds(kFollowPollMs));
+      }
+      // Behind a run that still prints fast: wait for the pacer, and notice
+      // meanwhile when the run ends (from then on the follower is not paced).
+      if (!s.final) {
+        int64_t now = MonotonicMs();
+        if (int64_t wait = s.pacer.WaitMs(now); wait > 0) {
+          check_run(now);
+          if (!s.final) std::this_thread::sleep_for(std::chrono::milliseconds(std::min<int64_t>(wait, kFollowPollMs)));
+          continue;
+        }
       }
       if (!s.remote && !s.fd.valid() && !s.path.empty()) {
         s.fd = UniqueFd(::open(s.path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -867,6 +899,7 @@ void ApiServer::Impl::Follow(const httplib::Request&, httplib::Response& res, co
         s.last_write_ms = MonotonicMs();
         s.sent_partial = static_cast<size_t>(n) < s.buf.size();
         bool ok = sink.write(s.event.data(), s.event.size());
+        s.pacer.Sent(static_cast<int64_t>(s.event.size()), MonotonicMs());
         // A chunk of very short lines frames much larger than it is.
         if (s.event.capacity() > 4 * kLogChunk) std::string().swap(s.event);
         return ok;  // ~IdleScope
@@ -879,22 +912,10 @@ void ApiServer::Impl::Follow(const httplib::Request&, httplib::Response& res, co
         return true;
       }
       int64_t now = MonotonicMs();
-      if (now - s.last_check_ms >= 250) {
-        s.last_check_ms = now;
-        Result<RunRecord> r = daemon.store().GetRun(s.run_id);
-        if (r.ok()) {
-          if (s.path.empty()) s.path = r->log_path;
-          // A queued run has no node yet; it may start on another one.
-          if (!s.fd.valid() && !daemon.node_id().empty() && !r->node.empty()) s.remote = r->node != daemon.node_id();
-          s.status = r->status;
-          // Read the file once more after seeing the final status: the last
-          // lines were written before it.
-          if (IsFinal(r->status)) {
-            s.final = true;
-            continue;
-          }
-        }
-      }
+      check_run(now);
+      // Read the file once more after seeing the final status: the last
+      // lines were written before it.
+      if (s.final) continue;
       if (now - s.last_write_ms >= 15'000) {
         s.last_write_ms = now;
         static constexpr char kKeepAlive[] = ": keep-alive\n\n";
