@@ -220,6 +220,48 @@ TEST_F(DaemonApiE2E, FollowingALogStreamsLinesWhileTheStepPrintsThem) {
   EXPECT_NE(replay->body.find("line-3"), std::string::npos);
 }
 
+// A follower of a running run is paced (server/follow_pacer.h); one behind a
+// step that prints faster must still get every line once, in order, and the
+// end of the run.
+TEST_F(DaemonApiE2E, AFollowerBehindAStepPrintingFastGetsEveryLineOnceAndTheEnd) {
+  constexpr int kLines = 300000;  // ~30 MB of log: several seconds at the live pace
+  Start({{"flood", "seq -f 'line-%07g-padding-padding-padding-padding-padding' 1 " + std::to_string(kLines) + "; " +
+                       std::string(kWaitForGate) + "; echo after-the-gate"}});
+  auto r = api_->Post("/api/v1/environments/staging/trigger");
+  ASSERT_EQ(r->status, 202);
+  int64_t id = json::parse(r->body)["run_id"];
+
+  std::atomic<bool> live{false}, saw_end{false};
+  std::string received;
+  std::thread reader([&] {
+    httplib::Client c("127.0.0.1", w_.port_);
+    c.set_read_timeout(120, 0);
+    httplib::Headers h = {{"Authorization", "Bearer " + viewer_}};
+    c.Get("/api/v1/runs/" + std::to_string(id) + "/log?follow=1", h, [&](const char* data, size_t n) {
+      received.append(data, n);
+      if (received.find("| line-") != std::string::npos) live = true;
+      if (received.find("event: end") != std::string::npos) saw_end = true;
+      return true;
+    });
+  });
+  ASSERT_TRUE(WaitFor([&] { return live.load(); }, 30000)) << serve_->Log();
+  w_.OpenGate("staging");
+  ASSERT_TRUE(WaitFor([&] { return saw_end.load(); }, 120000)) << received.size() << " bytes received";
+  reader.join();
+
+  int next = 1;
+  size_t pos = 0;
+  while ((pos = received.find("| line-", pos)) != std::string::npos) {
+    int n = std::stoi(received.substr(pos + 7, 7));
+    ASSERT_EQ(n, next) << "line " << next << " missing or repeated";
+    ++next;
+    pos += 7;
+  }
+  EXPECT_EQ(next, kLines + 1);
+  EXPECT_NE(received.find("after-the-gate"), std::string::npos);
+  EXPECT_NE(received.find("event: end\ndata: succeeded"), std::string::npos);
+}
+
 TEST_F(DaemonApiE2E, CliCommandsTalkToTheDaemon) {
   Start({{"wait", kWaitForGate}, {"deploy", kRecordVersion}});
   std::map<std::string, std::string> env = {{"SLIPWAY_TOKEN", operator_}};
