@@ -17,8 +17,7 @@ std::string DlError(const std::string& fallback) {
 
 }  // namespace
 
-LazyLibrary::LazyLibrary(std::string soname, std::string package, std::vector<const char*> symbols,
-                         Init init)
+LazyLibrary::LazyLibrary(std::string soname, std::string package, std::vector<const char*> symbols, Init init)
     : soname_(std::move(soname)), package_(std::move(package)), symbols_(std::move(symbols)), init_(init) {}
 
 void LazyLibrary::LoadOnce() {

@@ -97,9 +97,9 @@ TEST(LazyLibrariesE2E, TheFirstNotificationLoadsLibcurlAndIsDelivered) {
   World w;
   w.Pin("staging", "v1.0.0");
   w.PushSettings("pin");
-  std::string cfg = w.WriteConfig(w.Env("staging", "", {{"deploy", kRecordVersion}}), "",
-                                  "notify:\n  - type: webhook\n    url: " + receiver.Url() +
-                                      "\n    events: [success]\n");
+  std::string cfg =
+      w.WriteConfig(w.Env("staging", "", {{"deploy", kRecordVersion}}), "",
+                    "notify:\n  - type: webhook\n    url: " + receiver.Url() + "\n    events: [success]\n");
   Api api(w.port_, w.Token("operator", "ops"));
   Serve serve(w.tmp_.path(), cfg);
   ASSERT_TRUE(WaitFor([&] { return api.Healthy(); }, 15000)) << serve.Log();
