@@ -31,7 +31,7 @@ void LazyLibrary::LoadOnce() {
   }
   std::vector<void*> addresses;
   for (const char* name : symbols_) {
-    dlerror();  // a symbol's address may be null; only dlerror tells
+    dlerror();  // clears an older message, so that the one read below is dlsym's
     void* address = dlsym(handle, name);
     if (address == nullptr) {
       error_ = DlError(std::string("undefined symbol: ") + name);

@@ -36,7 +36,7 @@ class LazyLibrary {
   // init failed) returns kFailed with one sentence naming what needed it:
   //   "PostgreSQL store needs libpq.so.5 (Debian package libpq5): libpq.so.5:
   //    cannot open shared object file: No such file or directory"
-  // and leaves nothing loaded.
+  // and leaves the library unloaded (unless init failed: it stays, unused).
   Status Load(std::string_view purpose);
 
   // The address of symbols[index], loading the library if needed. Callers
