@@ -1,8 +1,8 @@
 // A shared library loaded at first use instead of at program start (issue 5):
-// libpq and libcurl, with the 18 libraries they pull in (Kerberos, LDAP,
-// GnuTLS, ...), cost an idle `slipway serve` about 3.4 MB of RSS, yet only a
-// fleet node (PostgreSQL store), AWS calls, notifications and forge statuses
-// need them. `slipway` does not link them; dynlib/libpq.cc and
+// libpq and libcurl, with the 16 libraries that only they pull in (LDAP,
+// SASL, GnuTLS, nghttp2, ...), cost an idle `slipway serve` about 3 MB of
+// RSS, yet only a fleet node (PostgreSQL store), AWS calls, notifications and
+// forge statuses need them. `slipway` does not link them; dynlib/libpq.cc and
 // dynlib/libcurl.cc define the C functions Slipway calls and forward each to
 // the library loaded here.
 #pragma once
