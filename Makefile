@@ -12,6 +12,8 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
+# libpq-dev and libcurl4-openssl-dev bring the runtime packages libpq5 and
+# libcurl4, which slipway loads at first use, not at start (src/dynlib/).
 PACKAGES := build-essential cmake ninja-build ccache git pkg-config \
   libyaml-cpp-dev nlohmann-json3-dev libsqlite3-dev libcli11-dev libssl-dev libcurl4-openssl-dev \
   libcpp-httplib-dev libgit2-dev libgtest-dev libgmock-dev clang-format clang-tidy sqlite3 python3 python3-botocore faketime \

@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <mutex>
 #include <thread>
 
+#include "dynlib/libcurl.h"
 #include "util/strings.h"
 
 namespace slipway::aws {
@@ -17,11 +17,6 @@ constexpr size_t kMaxBody = 16 << 20;
 // Never send these through a proxy: loopback (local test endpoints) and the
 // link-local metadata services, which a proxy could only answer wrongly.
 constexpr const char* kNeverProxied = "localhost,127.0.0.1,::1,169.254.169.254,169.254.170.2,fd00:ec2::254";
-
-void GlobalInit() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
 
 struct Exchange {
   HttpResponse response;
@@ -66,8 +61,9 @@ struct SlistDeleter {
 
 class CurlHttpClient : public HttpClient {
  public:
+  // libcurl is loaded by the first Send, not here: the engine makes its
+  // client whether or not anything ever calls AWS.
   explicit CurlHttpClient(HttpSettings settings) : settings_(std::move(settings)) {
-    GlobalInit();
     no_proxy_ = settings_.no_proxy.empty() ? kNeverProxied : settings_.no_proxy + "," + kNeverProxied;
   }
 
@@ -78,6 +74,7 @@ class CurlHttpClient : public HttpClient {
       return InvalidArgument("request to '" + request.url + "': only http and https URLs are supported");
     }
     std::string where = "request to '" + url->host + "'";
+    SLIPWAY_RETURN_IF_ERROR(LoadLibcurl("AWS client"));
 
     std::unique_ptr<CURL, CurlDeleter> curl(curl_easy_init());
     if (!curl) return Internal(where + ": curl_easy_init failed");

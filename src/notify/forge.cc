@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dynlib/libcurl.h"
 #include "notify/notify.h"
 
 namespace slipway {
@@ -87,6 +88,7 @@ Result<PreviewContext> ParsePreviewContext(const std::string& text) {
 Status PostCommitStatus(const ForgeConfig& forge, const PreviewContext& pr, const std::string& state,
                         const std::string& target_url, const std::string& description, const std::string& context,
                         int64_t timeout_ms) {
+  SLIPWAY_RETURN_IF_ERROR(LoadLibcurl("forge client"));
   CURL* h = curl_easy_init();
   if (h == nullptr) return Failed("curl_easy_init failed");
   std::string path;
@@ -108,6 +110,7 @@ Status PostCommitStatus(const ForgeConfig& forge, const PreviewContext& pr, cons
 
 Status PostPullRequestComment(const ForgeConfig& forge, const PreviewContext& pr, const std::string& text,
                               int64_t timeout_ms) {
+  SLIPWAY_RETURN_IF_ERROR(LoadLibcurl("forge client"));
   CURL* h = curl_easy_init();
   if (h == nullptr) return Failed("curl_easy_init failed");
   std::string path = pr.forge == "gitlab"

@@ -10,6 +10,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "dynlib/libcurl.h"
 #include "util/clock.h"
 #include "util/fs.h"
 #include "util/strings.h"
@@ -31,11 +32,6 @@ std::string Title(const Notification& n) {
   if (n.event == "drift") return n.environment + " has drifted";
   return n.environment + ": " + n.kind + " run " + std::to_string(n.run_id) + " " + Verb(n);
 }
-
-struct CurlGlobal {
-  CurlGlobal() { curl_global_init(CURL_GLOBAL_DEFAULT); }
-};
-void EnsureCurl() { static CurlGlobal once; }
 
 size_t Discard(char*, size_t size, size_t n, void*) { return size * n; }
 
@@ -65,7 +61,7 @@ struct Curl {
 
 Status PostJson(const std::string& url, const std::string& body, const std::vector<std::string>& headers,
                 int64_t timeout_ms, const std::string& shown) {
-  EnsureCurl();
+  SLIPWAY_RETURN_IF_ERROR(LoadLibcurl("notifier"));
   Curl c;
   if (c.h == nullptr) return Failed("curl_easy_init failed");
   c.headers = curl_slist_append(c.headers, "Content-Type: application/json");
@@ -86,7 +82,7 @@ Status PostJson(const std::string& url, const std::string& body, const std::vect
 }
 
 Status SendMail(const NotifyTarget& t, const std::string& message, int64_t timeout_ms) {
-  EnsureCurl();
+  SLIPWAY_RETURN_IF_ERROR(LoadLibcurl("notifier"));
   Curl c;
   if (c.h == nullptr) return Failed("curl_easy_init failed");
   curl_easy_setopt(c.h, CURLOPT_URL, t.smtp_url.c_str());

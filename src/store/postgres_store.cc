@@ -9,6 +9,7 @@
 #include <string_view>
 #include <utility>
 
+#include "dynlib/libpq.h"
 #include "store/refused_write.h"
 #include "util/clock.h"
 
@@ -585,6 +586,7 @@ int PostgresStore::LatestSchemaVersion() { return kLatestVersion; }
 
 Result<std::unique_ptr<PostgresStore>> PostgresStore::Open(const std::string& url,
                                                            const PostgresStoreOptions& options) {
+  SLIPWAY_RETURN_IF_ERROR(LoadLibpq());
   std::string name = RedactPostgresUrl(url);
   SLIPWAY_ASSIGN_OR_RETURN(PgConn conn, Connect(url, name, options));
   Conn c{conn.get(), &name};
