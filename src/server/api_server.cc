@@ -4,6 +4,7 @@
 #include <httplib.h>
 #include <sched.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -976,6 +977,13 @@ ApiServer::ApiServer(Daemon& daemon, ApiServerOptions options)
   i.server.set_read_timeout(10, 0);
   i.server.set_write_timeout(10, 0);
   i.server.set_tcp_nodelay(true);
+  // SO_REUSEADDR only: a restart may bind while old connections linger in
+  // TIME_WAIT. httplib's default adds SO_REUSEPORT, with which a second
+  // daemon on the same port started silently and took half the requests.
+  i.server.set_socket_options([](int sock) {
+    int yes = 1;
+    (void)::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   (void)CanLeaveIdleClass();  // the probe, once, before any request
   i.Routes();
 }

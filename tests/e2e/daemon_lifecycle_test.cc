@@ -161,6 +161,27 @@ TEST(DaemonLifecycleE2E, SighupWithABrokenConfigKeepsTheOldOne) {
   EXPECT_EQ(api.WaitFinal(Trigger(api, "prod"), 40000), "succeeded") << serve.Log();
 }
 
+// cpp-httplib binds with SO_REUSEPORT by default: a second daemon on the
+// port of a running one started without a word and took half its requests.
+TEST(DaemonLifecycleE2E, ASecondDaemonOnTheSamePortRefusesToStart) {
+  World first;
+  first.Pin("staging", "v1.0.0");
+  first.PushSettings("pins");
+  Serve serve(first.tmp_.path(), first.WriteConfig(first.Env("staging", "", {{"deploy", kRecordVersion}})));
+  Api api(first.port_, first.Token("viewer", "v"));
+  ASSERT_TRUE(WaitFor([&] { return api.Healthy(); }, 15000)) << serve.Log();
+
+  World second;  // its own state directory, the first one's port
+  second.port_ = first.port_;
+  second.Pin("staging", "v1.0.0");
+  second.PushSettings("pins");
+  Serve other(second.tmp_.path(), second.WriteConfig(second.Env("staging", "", {{"deploy", kRecordVersion}})));
+  EXPECT_EQ(other.Wait(15000), 1) << other.Log();
+  EXPECT_NE(other.Log().find("cannot bind (is another 'slipway serve' or program using that port?)"), std::string::npos)
+      << other.Log();
+  EXPECT_TRUE(api.Healthy());
+}
+
 TEST(DaemonLifecycleE2E, SigtermLetsAStepFinishWithinTheGraceThenCancels) {
   World w;
   w.Pin("staging", "v1.0.0");
