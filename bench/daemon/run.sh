@@ -292,7 +292,8 @@ r = lambda ms: b / (ms / 1000.0)
 print('%.0f' % floor, ' '.join('%.0f %.0f' % (r(ms), 100.0 * r(ms) / floor) for ms in ($alone_ms, $nice_ms, $step_ms)))")
   say ""
   say "log fan-out, a step printing $((fanout_bytes / 1048576)) MiB of 100-byte lines, two live SSE readers:"
-  say "  cat into a file          $floor_mbs MB/s (median of ${#cat_s[@]}, one before each slipway run)"
+  cat_each=$(python3 -c "print(', '.join('%.0f' % ($fanout_bytes / 1048576.0 / t) for t in [$(IFS=,; echo "${cat_s[*]}")]))")
+  say "  cat into a file          $floor_mbs MB/s (median of ${#cat_s[@]}, one before each slipway run and one after: $cat_each)"
   say "  slipway step, no reader  $alone_mbs MB/s = $alone_ratio % of cat"
   say "  slipway step, 2 readers  $nice_mbs MB/s = $nice_ratio % of cat      target >= 80 %   (readers: curl at nice 10)"
   say "  slipway step, 2 readers  $idle_mbs MB/s = $idle_ratio % of cat      target >= 80 %   (readers: curl in SCHED_IDLE, standing for browsers on other machines)"
