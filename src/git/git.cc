@@ -82,6 +82,39 @@ Result<MirrorObjects> OpenObjects(const std::string& mirror, const std::string& 
   return objects;
 }
 
+// Whether `git maintenance run --auto` would do anything in `mirror`, by the
+// checks git makes for its one default task, `gc --auto` (git-gc(1)): more
+// loose objects than gc.auto (default 6700), estimated as git does from the
+// folder objects/17 (more than gc.auto/256 there, rounded up), or more packs
+// without a .keep than gc.autoPackLimit (default 50). Made here so that the
+// usual answer, nothing to do, starts no process. When any maintenance.*
+// setting is present (a strategy, more tasks), or the mirror cannot be read,
+// git decides.
+bool MaintenanceDue(const std::string& mirror) {
+  Result<MirrorObjects> objects = MirrorObjects::Open(mirror);
+  if (!objects.ok()) return true;
+  Result<bool> configured = objects->HasConfig("^maintenance\\.");
+  Result<std::optional<int64_t>> gc_auto = objects->ConfigInt("gc.auto");
+  Result<std::optional<int64_t>> pack_limit = objects->ConfigInt("gc.autopacklimit");
+  if (!configured.ok() || *configured || !gc_auto.ok() || !pack_limit.ok()) return true;
+  const int64_t loose_limit = gc_auto->value_or(6700);
+  if (loose_limit <= 0) return false;  // gc.auto=0 turns automatic gc off
+  auto count = [](const std::string& dir, auto&& counts) {
+    Result<std::vector<std::string>> names = ListDir(dir);
+    return names.ok() ? std::count_if(names->begin(), names->end(), counts) : 0;
+  };
+  const auto loose = count(JoinPath(mirror, "objects/17"), [](const std::string& name) {
+    return name.size() == 38 && name.find_first_not_of("0123456789abcdef") == std::string::npos;
+  });
+  if (loose > (loose_limit + 255) / 256) return true;
+  const int64_t packs_limit = pack_limit->value_or(50);
+  const std::string pack_dir = JoinPath(mirror, "objects/pack");
+  const auto packs = count(pack_dir, [&](const std::string& name) {
+    return EndsWith(name, ".pack") && !PathExists(JoinPath(pack_dir, name.substr(0, name.size() - 5) + ".keep"));
+  });
+  return packs_limit > 0 && packs > packs_limit;
+}
+
 // A readable, file-name-safe name for the mirror: the last path component of
 // the URL without ".git".
 std::string MirrorBaseName(const std::string& url) {
@@ -512,7 +545,7 @@ Status Git::FetchInto(const std::string& git_dir, const std::string& url) {
 Status Git::Maintain(const std::string& url) {
   SLIPWAY_RETURN_IF_ERROR(ValidateUrl(url));
   const std::string mirror = MirrorPath(url);
-  if (!IsDirectory(mirror)) return Status::Ok();
+  if (!IsDirectory(mirror) || !MaintenanceDue(mirror)) return Status::Ok();
   const std::string what = "maintenance of the mirror of " + Quote(RedactUrl(url));
   SLIPWAY_ASSIGN_OR_RETURN(
       CapturedOutput out,

@@ -861,3 +861,60 @@ TEST_F(GitTest, LsRemoteListsRefsWithPeeledTags) {
 
 }  // namespace
 }  // namespace slipway
+
+// --- Maintenance ---------------------------------------------------------------
+
+namespace slipway {
+namespace {
+
+// Git::Maintain runs `git maintenance run --auto` only when git would do
+// something; the usual answer, nothing to do, starts no process.
+class GitMaintainTest : public GitTest {
+ protected:
+  // Options whose git is a wrapper that logs each call's arguments.
+  GitOptions Logged() {
+    const std::string bin = tmp_.Sub("bin");
+    Sh("mkdir -p '" + bin + "'");
+    WriteTextFile(bin + "/git", "#!/bin/sh\necho \"$*\" >> '" + log_ + "'\nexec /usr/bin/git \"$@\"\n");
+    Sh("chmod +x '" + bin + "/git'");
+    GitOptions o = Options();
+    o.extra_env["PATH"] = bin + ":/usr/bin:/bin";
+    return o;
+  }
+  bool RanMaintenance() { return ReadTextFile(log_).find("maintenance run --auto") != std::string::npos; }
+
+  std::string log_ = tmp_.Sub("git-calls.log");
+};
+
+TEST_F(GitMaintainTest, AFreshMirrorIsLeftAloneWithoutStartingGit) {
+  Git git(Logged());
+  ASSERT_TRUE(git.Fetch(url_).ok());
+  ASSERT_TRUE(git.Maintain(url_).ok());
+  EXPECT_FALSE(RanMaintenance()) << ReadTextFile(log_);
+}
+
+TEST_F(GitMaintainTest, ManyLooseObjectsGetGitsMaintenance) {
+  Git git(Logged());
+  ASSERT_TRUE(git.Fetch(url_).ok());
+  const std::string mirror = git.MirrorPath(url_);
+  // gc.auto=1: more than one loose object in objects/17 is too many. 4,000
+  // new objects put ~16 there (none at all: one chance in 10^6).
+  Sh("git config gc.auto 1", mirror);
+  Sh("mkdir blobs && for i in $(seq 4000); do echo $i > blobs/$i; done && ls -d blobs/* | "
+     "git --git-dir='" +
+         mirror + "' hash-object -w --stdin-paths > /dev/null",
+     tmp_.path());
+  ASSERT_TRUE(git.Maintain(url_).ok());
+  EXPECT_TRUE(RanMaintenance()) << ReadTextFile(log_);
+}
+
+TEST_F(GitMaintainTest, AMaintenanceSettingLeavesTheDecisionToGit) {
+  Git git(Logged());
+  ASSERT_TRUE(git.Fetch(url_).ok());
+  Sh("git config maintenance.commit-graph.enabled true", git.MirrorPath(url_));
+  ASSERT_TRUE(git.Maintain(url_).ok());
+  EXPECT_TRUE(RanMaintenance()) << ReadTextFile(log_);
+}
+
+}  // namespace
+}  // namespace slipway

@@ -28,6 +28,8 @@ using EntryPtr = Owned<git_tree_entry, git_tree_entry_free>;
 using BlobPtr = Owned<git_blob, git_blob_free>;
 using RefPtr = Owned<git_reference, git_reference_free>;
 using RefIteratorPtr = Owned<git_reference_iterator, git_reference_iterator_free>;
+using ConfigPtr = Owned<git_config, git_config_free>;
+using ConfigIteratorPtr = Owned<git_config_iterator, git_config_iterator_free>;
 
 void InitOnce() {
   static std::once_flag once;
@@ -124,6 +126,34 @@ Result<MirrorObjects::Entry> MirrorObjects::Read(const std::string& commit, cons
   }
   SLIPWAY_ASSIGN_OR_RETURN(out.content, repo_->BlobContent(git_tree_entry_id(entry.get()), max_bytes, &out.size));
   return out;
+}
+
+Result<std::optional<int64_t>> MirrorObjects::ConfigInt(const std::string& name) {
+  git_config* raw = nullptr;
+  int rc = git_repository_config_snapshot(&raw, repo_->repo.get());
+  ConfigPtr config(raw);
+  if (rc < 0) return LibgitError(rc);
+  int64_t value = 0;
+  rc = git_config_get_int64(&value, config.get(), name.c_str());
+  if (rc == GIT_ENOTFOUND) return std::optional<int64_t>();
+  if (rc < 0) return LibgitError(rc);
+  return std::optional<int64_t>(value);
+}
+
+Result<bool> MirrorObjects::HasConfig(const std::string& pattern) {
+  git_config* raw = nullptr;
+  int rc = git_repository_config_snapshot(&raw, repo_->repo.get());
+  ConfigPtr config(raw);
+  if (rc < 0) return LibgitError(rc);
+  git_config_iterator* raw_it = nullptr;
+  rc = git_config_iterator_glob_new(&raw_it, config.get(), pattern.c_str());
+  ConfigIteratorPtr it(raw_it);
+  if (rc < 0) return LibgitError(rc);
+  git_config_entry* entry = nullptr;
+  rc = git_config_next(&entry, it.get());
+  if (rc == GIT_ITEROVER) return false;
+  if (rc < 0) return LibgitError(rc);
+  return true;
 }
 
 Result<std::string> MirrorObjects::RefList() {

@@ -8,7 +8,9 @@
 // libgit2's sentence only; the caller names the operation and the URL.
 #pragma once
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "util/status.h"
@@ -46,6 +48,12 @@ class MirrorObjects {
   // commits: its content, a mode, or its presence. NotFound when a commit is
   // not in the mirror.
   Result<bool> Differs(const std::string& from, const std::string& to, const std::string& rel);
+
+  // The integer setting `name` ("gc.auto") as git reads it for this mirror
+  // (its own config, then the global and system ones): nullopt when unset.
+  Result<std::optional<int64_t>> ConfigInt(const std::string& name);
+  // True when any setting's name matches the regular expression `pattern`.
+  Result<bool> HasConfig(const std::string& pattern);
 
   // Writes the folder `rel` of `commit` to dest/rel, with the same files,
   // modes and links a checkout would have. A component of `rel` that is not
