@@ -14,7 +14,7 @@
 #            (>= 80 % of `cat` into a file), daemon RSS (<= 30 MB).
 #
 # Usage: bench/daemon/run.sh [BUILD_DIR]   (env: TRIGGERS=200, POLL_SECONDS=60,
-# FANOUT_BYTES=1073741824, SKIP="latency polling idle fanout" to skip parts)
+# FANOUT_BYTES=1073741824, FANOUT_ROUNDS=3, SKIP="latency polling idle fanout" to skip parts)
 # Never fails on timing. Results also in bench/out/daemon.txt.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -275,30 +275,45 @@ YAML
     fi
   }
   serve "$d"
-  cat_once; fanout_run 0 1
-  alone_ms=$step_ms
-  cat_once; fanout_run 2 2 "nice -n 10"
-  nice_ms=$step_ms nice_got=$got nice_ended=$ended nice_readers_s=$readers_s
-  log_bytes=$(stat -c %s "$d/state/logs/fanout/2.log")
-  cat_once; fanout_run 2 3 "chrt --idle 0"
+  # Rounds of: cat, no reader, cat, readers at nice 10, cat, readers in
+  # SCHED_IDLE (each slipway run beside the cat just before it), then cat.
+  # Medians over the rounds: one run's figure moves by 15 % with the machine.
+  rounds=${FANOUT_ROUNDS:-3}
+  alone_ms=() nice_ms=() idle_ms=() readers_report=()
+  id=0
+  for ((round = 1; round <= rounds; round++)); do
+    cat_once; fanout_run 0 $((++id)); alone_ms+=("$step_ms")
+    cat_once; fanout_run 2 $((++id)) "nice -n 10"; nice_ms+=("$step_ms")
+    readers_report+=("nice 10: ${readers_s} s, reader 1 got $got lines, reader 2 end event $ended")
+    cat_once; fanout_run 2 $((++id)) "chrt --idle 0"; idle_ms+=("$step_ms")
+    readers_report+=("idle: ${readers_s} s, reader 1 got $got lines, reader 2 end event $ended")
+  done
   cat_once
+  log_bytes=$(stat -c %s "$d/state/logs/fanout/2.log")
   peak=$(hwm_kb "$serve_pid")
   stop "$serve_pid"
-  cat_median=$(python3 -c "import statistics; print(statistics.median([$(IFS=,; echo "${cat_s[*]}")]))")
-  read -r floor_mbs alone_mbs alone_ratio nice_mbs nice_ratio idle_mbs idle_ratio < <(python3 -c "
+  list() { local IFS=,; echo "$*"; }
+  fanout_report=$(python3 -c "
+import statistics
 b = $fanout_bytes / 1048576.0
-floor = b / $cat_median
-r = lambda ms: b / (ms / 1000.0)
-print('%.0f' % floor, ' '.join('%.0f %.0f' % (r(ms), 100.0 * r(ms) / floor) for ms in ($alone_ms, $nice_ms, $step_ms)))")
+cat = [b / t for t in [$(list "${cat_s[@]}")]]
+floor = statistics.median(cat)
+print('  cat into a file          %.0f MB/s (median of %d, one before each slipway run and one at the end: %s)'
+      % (floor, len(cat), ', '.join('%.0f' % c for c in cat)))
+for name, ms, note in (('no reader', [$(list "${alone_ms[@]}")], ''),
+                       ('2 readers', [$(list "${nice_ms[@]}")], '      target >= 80 %   (readers: curl at nice 10)'),
+                       ('2 readers', [$(list "${idle_ms[@]}")],
+                        '      target >= 80 %   (readers: curl in SCHED_IDLE, standing for browsers on other machines)')):
+    mbs = [b / (m / 1000.0) for m in ms]
+    print('  slipway step, %s  %.0f MB/s = %.0f %% of cat (runs: %s)%s'
+          % (name, statistics.median(mbs), 100.0 * statistics.median(mbs) / floor,
+             ', '.join('%.0f' % (100.0 * x / floor) for x in mbs), note))
+")
   say ""
-  say "log fan-out, a step printing $((fanout_bytes / 1048576)) MiB of 100-byte lines, two live SSE readers:"
-  cat_each=$(python3 -c "print(', '.join('%.0f' % ($fanout_bytes / 1048576.0 / t) for t in [$(IFS=,; echo "${cat_s[*]}")]))")
-  say "  cat into a file          $floor_mbs MB/s (median of ${#cat_s[@]}, one before each slipway run and one after: $cat_each)"
-  say "  slipway step, no reader  $alone_mbs MB/s = $alone_ratio % of cat"
-  say "  slipway step, 2 readers  $nice_mbs MB/s = $nice_ratio % of cat      target >= 80 %   (readers: curl at nice 10)"
-  say "  slipway step, 2 readers  $idle_mbs MB/s = $idle_ratio % of cat      target >= 80 %   (readers: curl in SCHED_IDLE, standing for browsers on other machines)"
+  say "log fan-out, a step printing $((fanout_bytes / 1048576)) MiB of 100-byte lines, two live SSE readers, $rounds rounds:"
+  say "$fanout_report"
   say "  daemon peak RSS          $((peak / 1024)) MB (VmHWM)      target <= 30 MB"
-  say "  readers (nice 10) done   ${nice_readers_s} s after the trigger; reader 1 got $nice_got lines of $((fanout_bytes / 100)); reader 2 end event: $nice_ended"
-  say "  readers (idle) done      ${readers_s} s after the trigger; reader 1 got $got lines; reader 2 end event: $ended"
+  say "  readers (of $((fanout_bytes / 100)) lines), time from the trigger to the end event:"
+  for r in "${readers_report[@]}"; do say "    $r"; done
   say "  log file                 $((log_bytes / 1048576)) MiB (stamped lines)"
 fi
