@@ -5,10 +5,11 @@
 // is read, framed as Server-Sent Events and copied into a socket by the
 // daemon, and received by a reader that, in a small installation, shares the
 // machine with the step: on two cores, two readers following at full speed
-// took over a third of the step's throughput (bench/daemon, fan-out). Nobody
-// reads a log at that speed, and a browser cannot even show it, so a follower
-// of a running run is sent at most `bytes_per_second` on average. It catches
-// up at full speed once the run has ended; nothing is skipped.
+// took a quarter to a half of the step's throughput (bench/daemon, fan-out,
+// readers in SCHED_IDLE and at nice 10). Nobody reads a log at that speed,
+// and a browser cannot even show it, so a follower of a running run is sent
+// at most `bytes_per_second` on average. It catches up at full speed once the
+// run has ended; nothing is skipped.
 //
 //   FollowPacer pacer(kLiveFollowBytesPerSecond, kLiveFollowBurst, MonotonicMs());
 //   if (int64_t wait = pacer.WaitMs(MonotonicMs()); wait > 0) sleep(wait) ...
