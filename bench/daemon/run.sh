@@ -226,8 +226,18 @@ if [[ " $skip " != *" fanout "* ]]; then
   # The floor: the same output through cat into a file, measured before each
   # slipway run (the machine's load moves it by 2x); the median is the baseline.
   cat_s=()
+  # Every measured run starts from the same memory: earlier runs' files
+  # deleted and, where allowed (root), the page cache dropped. On this kind of
+  # VM, writing a gigabyte into fresh page cache costs far more once earlier
+  # runs' gigabytes fill memory (the same step ran at 148 and 388 MB/s).
+  fresh_memory() {
+    rm -f "$d/cat.out" "$d"/reader-*.out "$d"/state/logs/fanout/*.log
+    sync
+    if [[ -w /proc/sys/vm/drop_caches ]]; then echo 3 > /proc/sys/vm/drop_caches; fi
+  }
   cat_once() {
     local c0 c1
+    fresh_memory
     c0=$(date +%s.%N); sh -c "$gen | cat > '$d/cat.out'"; c1=$(date +%s.%N)
     cat_s+=("$(python3 -c "print($c1 - $c0)")")
     rm -f "$d/cat.out"
@@ -253,6 +263,7 @@ YAML
   fanout_run() {
     local n=$1 id=$2 prefix=${3:-} r0 r1 i
     local -a readers=()
+    fresh_memory
     curl -s -d '' -H "$auth" "http://127.0.0.1:$port/api/v1/environments/fanout/trigger" >/dev/null
     r0=$(date +%s.%N)
     for ((i = 1; i <= n; i++)); do
@@ -267,6 +278,7 @@ YAML
     readers_s=$(python3 -c "print('%.1f' % ($r1 - $r0))")
     step_ms=$(curl -s -H "$auth" "http://127.0.0.1:$port/api/v1/runs/$id" |
       python3 -c 'import json,sys; print(json.load(sys.stdin)["steps"][0]["duration_ms"])')
+    log_bytes=$(stat -c %s "$d/state/logs/fanout/$id.log")
     got=0 ended=0
     if ((n > 0)); then
       got=$(grep -c '^data: ' "$d/reader-1.out" || true)
@@ -289,7 +301,6 @@ YAML
     readers_report+=("idle: ${readers_s} s, reader 1 got $got lines, reader 2 end event $ended")
   done
   cat_once
-  log_bytes=$(stat -c %s "$d/state/logs/fanout/2.log")
   peak=$(hwm_kb "$serve_pid")
   stop "$serve_pid"
   list() { local IFS=,; echo "$*"; }
@@ -310,7 +321,9 @@ for name, ms, note in (('no reader', [$(list "${alone_ms[@]}")], ''),
              ', '.join('%.0f' % (100.0 * x / floor) for x in mbs), note))
 ")
   say ""
-  say "log fan-out, a step printing $((fanout_bytes / 1048576)) MiB of 100-byte lines, two live SSE readers, $rounds rounds:"
+  dropped="page cache dropped before each run"
+  [[ -w /proc/sys/vm/drop_caches ]] || dropped="page cache NOT dropped (not root): figures move more"
+  say "log fan-out, a step printing $((fanout_bytes / 1048576)) MiB of 100-byte lines, two live SSE readers, $rounds rounds ($dropped):"
   say "$fanout_report"
   say "  daemon peak RSS          $((peak / 1024)) MB (VmHWM)      target <= 30 MB"
   say "  readers (of $((fanout_bytes / 100)) lines), time from the trigger to the end event:"
