@@ -93,7 +93,7 @@ Result<MirrorObjects> OpenObjects(const std::string& mirror, const std::string& 
 bool MaintenanceDue(const std::string& mirror) {
   Result<MirrorObjects> objects = MirrorObjects::Open(mirror);
   if (!objects.ok()) return true;
-  Result<bool> configured = objects->HasConfig("^maintenance\\.");
+  Result<bool> configured = objects->HasConfigPrefix("maintenance.");
   Result<std::optional<int64_t>> gc_auto = objects->ConfigInt("gc.auto");
   Result<std::optional<int64_t>> pack_limit = objects->ConfigInt("gc.autopacklimit");
   if (!configured.ok() || *configured || !gc_auto.ok() || !pack_limit.ok()) return true;

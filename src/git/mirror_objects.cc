@@ -140,20 +140,23 @@ Result<std::optional<int64_t>> MirrorObjects::ConfigInt(const std::string& name)
   return std::optional<int64_t>(value);
 }
 
-Result<bool> MirrorObjects::HasConfig(const std::string& pattern) {
+Result<bool> MirrorObjects::HasConfigPrefix(const std::string& prefix) {
   git_config* raw = nullptr;
   int rc = git_repository_config_snapshot(&raw, repo_->repo.get());
   ConfigPtr config(raw);
   if (rc < 0) return LibgitError(rc);
+  // Every entry, compared here: libgit2 1.5's regular-expression iterator
+  // leaks pcre2 match data for each name that does not match.
   git_config_iterator* raw_it = nullptr;
-  rc = git_config_iterator_glob_new(&raw_it, config.get(), pattern.c_str());
+  rc = git_config_iterator_new(&raw_it, config.get());
   ConfigIteratorPtr it(raw_it);
   if (rc < 0) return LibgitError(rc);
   git_config_entry* entry = nullptr;
-  rc = git_config_next(&entry, it.get());
-  if (rc == GIT_ITEROVER) return false;
-  if (rc < 0) return LibgitError(rc);
-  return true;
+  while ((rc = git_config_next(&entry, it.get())) == 0) {
+    if (StartsWith(entry->name, prefix)) return true;  // names come lower-cased
+  }
+  if (rc != GIT_ITEROVER) return LibgitError(rc);
+  return false;
 }
 
 Result<std::string> MirrorObjects::RefList() {

@@ -52,8 +52,8 @@ class MirrorObjects {
   // The integer setting `name` ("gc.auto") as git reads it for this mirror
   // (its own config, then the global and system ones): nullopt when unset.
   Result<std::optional<int64_t>> ConfigInt(const std::string& name);
-  // True when any setting's name matches the regular expression `pattern`.
-  Result<bool> HasConfig(const std::string& pattern);
+  // True when any setting's name starts with `prefix` ("maintenance.").
+  Result<bool> HasConfigPrefix(const std::string& prefix);
 
   // Writes the folder `rel` of `commit` to dest/rel, with the same files,
   // modes and links a checkout would have. A component of `rel` that is not
