@@ -3,11 +3,13 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <iterator>
 #include <string_view>
+#include <thread>
 #include <utility>
 
 #include "store/refused_write.h"
@@ -596,7 +598,18 @@ Status Configure(const Conn& c, const SqliteStoreOptions& options) {
 
   // WAL: readers (a CLI `slipway history`) never block the daemon's writer
   // and the other way round.
-  SLIPWAY_ASSIGN_OR_RETURN(std::string mode, PragmaText(c, "PRAGMA journal_mode = WAL", "set journal mode"));
+  // Switching a new database to WAL takes an exclusive lock, and SQLite
+  // answers SQLITE_BUSY at once, without the busy timeout, where waiting
+  // could deadlock: when another connection opening it at the same moment
+  // holds a shared lock. That one lets go as soon as its own statement ends,
+  // so try again, within the busy timeout.
+  const int64_t give_up_ms = MonotonicMs() + options.busy_timeout_ms;
+  Result<std::string> switched = PragmaText(c, "PRAGMA journal_mode = WAL", "set journal mode");
+  while (!switched.ok() && switched.status().code() == StatusCode::kTimeout && MonotonicMs() < give_up_ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    switched = PragmaText(c, "PRAGMA journal_mode = WAL", "set journal mode");
+  }
+  SLIPWAY_ASSIGN_OR_RETURN(std::string mode, std::move(switched));
   bool in_memory = *c.path == ":memory:" || c.path->empty();
   if (mode != "wal" && !(in_memory && mode == "memory")) {
     return Error(c, "set journal mode",
