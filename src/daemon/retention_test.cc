@@ -119,17 +119,11 @@ TEST(LogRetention, StartUpDeletesOldLogsOnSqlite) {
 }
 
 TEST(LogRetention, StartUpDeletesOldLogsFilesAndStoredChunksInAFleet) {
-  std::string why;
-  if (testing::SharedPostgres(&why) == nullptr) {
-    const char* required = std::getenv("SLIPWAY_REQUIRE_POSTGRES");
-    if (required != nullptr && std::string(required) == "1") FAIL() << why;
-    GTEST_SKIP() << "no PostgreSQL server for the tests: " << why;
-  }
-  std::string url = testing::NewPostgresDatabaseUrl(&why);
-  ASSERT_FALSE(url.empty()) << why;
+  SLIPWAY_NEW_POSTGRES_DATABASE_OR_SKIP(url);
   TempDir dir;
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<Store> store, OpenStore(url, ""));
   CheckStartUpPruning(dir, std::move(store), /*fleet=*/true);
+  std::string why;
   testing::SharedPostgres(&why)->DropDatabase(url.substr(url.rfind('/') + 1), &why);
 }
 

@@ -59,8 +59,7 @@ class PostgresStoreTest : public ::testing::Test {
   void SetUp() override {
     std::string why = Unavailable();
     if (!why.empty()) {
-      const char* required = std::getenv("SLIPWAY_REQUIRE_POSTGRES");
-      if (required != nullptr && std::string(required) == "1") FAIL() << why;
+      if (testing::PostgresRequired()) FAIL() << why;
       GTEST_SKIP() << why;
     }
     url_ = testing::NewPostgresDatabaseUrl(&why);

@@ -9,6 +9,8 @@
 #include <thread>
 #include <vector>
 
+#include "testing/postgres.h"
+
 namespace slipway {
 namespace {
 
@@ -131,8 +133,7 @@ void StoreTest::SetUp() {
   if (GetParam().unavailable) {
     std::string why = GetParam().unavailable();
     if (!why.empty()) {
-      const char* required = std::getenv("SLIPWAY_REQUIRE_POSTGRES");
-      if (required != nullptr && std::string(required) == "1") FAIL() << why;
+      if (testing::PostgresRequired()) FAIL() << why;
       GTEST_SKIP() << why;
     }
   }

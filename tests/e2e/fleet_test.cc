@@ -36,8 +36,7 @@ class FleetTest : public ::testing::Test {
     std::string why;
     server_ = testing::SharedPostgres(&why);
     if (server_ == nullptr) {
-      const char* required = std::getenv("SLIPWAY_REQUIRE_POSTGRES");
-      if (required != nullptr && std::string(required) == "1") FAIL() << why;
+      if (testing::PostgresRequired()) FAIL() << why;
       GTEST_SKIP() << "no PostgreSQL server for the fleet tests: " << why;
     }
     url_ = testing::NewPostgresDatabaseUrl(&why);

@@ -111,14 +111,7 @@ TEST(LazyLibrariesE2E, TheFirstNotificationLoadsLibcurlAndIsDelivered) {
 }
 
 TEST(LazyLibrariesE2E, AFleetNodeLoadsLibpqAndServes) {
-  std::string why;
-  if (testing::SharedPostgres(&why) == nullptr) {
-    const char* required = std::getenv("SLIPWAY_REQUIRE_POSTGRES");
-    if (required != nullptr && std::string(required) == "1") FAIL() << why;
-    GTEST_SKIP() << "no PostgreSQL server: " << why;
-  }
-  std::string url = testing::NewPostgresDatabaseUrl(&why);
-  ASSERT_FALSE(url.empty()) << why;
+  SLIPWAY_NEW_POSTGRES_DATABASE_OR_SKIP(url);
   World w;
   w.Pin("staging", "v1.0.0");
   w.PushSettings("pin");

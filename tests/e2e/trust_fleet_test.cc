@@ -26,14 +26,7 @@ int64_t WallMs() {
 }
 
 TEST(TrustFleetE2E, AScheduledDriftCheckRunsOnceAcrossTheFleet) {
-  std::string why;
-  if (testing::SharedPostgres(&why) == nullptr) {
-    const char* required = std::getenv("SLIPWAY_REQUIRE_POSTGRES");
-    if (required != nullptr && std::string(required) == "1") FAIL() << why;
-    GTEST_SKIP() << "no PostgreSQL server for the fleet tests: " << why;
-  }
-  std::string url = testing::NewPostgresDatabaseUrl(&why);
-  ASSERT_FALSE(url.empty()) << why;
+  SLIPWAY_NEW_POSTGRES_DATABASE_OR_SKIP(url);
   World w;
   w.Pin("watched", "v1.0.0");
   w.PushSettings("watched on v1.0.0");

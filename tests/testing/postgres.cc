@@ -204,4 +204,9 @@ std::string NewPostgresDatabaseUrl(std::string* why) {
   return server->Url(name);
 }
 
+bool PostgresRequired() {
+  const char* required = std::getenv("SLIPWAY_REQUIRE_POSTGRES");
+  return required != nullptr && std::string(required) == "1";
+}
+
 }  // namespace slipway::testing

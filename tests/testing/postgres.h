@@ -47,5 +47,22 @@ class PostgresServer {
 PostgresServer* SharedPostgres(std::string* why);
 // A fresh, empty database on the shared server; "" with *why when none.
 std::string NewPostgresDatabaseUrl(std::string* why);
+// Whether a test that finds no PostgreSQL server must fail instead of
+// skipping: SLIPWAY_REQUIRE_POSTGRES=1, as `make test` sets.
+bool PostgresRequired();
 
 }  // namespace slipway::testing
+
+// In a test body: declares `url`, a fresh database on the shared server. The
+// test is skipped when no server can run (failed under PostgresRequired()).
+#define SLIPWAY_NEW_POSTGRES_DATABASE_OR_SKIP(url)                         \
+  std::string url;                                                         \
+  {                                                                        \
+    std::string why_no_server;                                             \
+    if (::slipway::testing::SharedPostgres(&why_no_server) == nullptr) {   \
+      if (::slipway::testing::PostgresRequired()) FAIL() << why_no_server; \
+      GTEST_SKIP() << "no PostgreSQL server: " << why_no_server;           \
+    }                                                                      \
+    url = ::slipway::testing::NewPostgresDatabaseUrl(&why_no_server);      \
+    ASSERT_FALSE(url.empty()) << why_no_server;                            \
+  }
