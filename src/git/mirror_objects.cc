@@ -51,6 +51,18 @@ bool NamesNothing(int code) {
 
 struct MirrorObjects::Repo {
   Owned<git_repository, git_repository_free> repo;
+  ConfigPtr config;  // a snapshot, read once on first use (Config)
+
+  // The mirror's settings as git reads them (its own, global, system).
+  Result<git_config*> Config() {
+    if (!config) {
+      git_config* raw = nullptr;
+      int rc = git_repository_config_snapshot(&raw, repo.get());
+      config.reset(raw);
+      if (rc < 0) return LibgitError(rc);
+    }
+    return config.get();
+  }
 
   // The tree of `commit`; NotFound when the mirror has no such commit.
   Result<TreePtr> TreeOf(const std::string& commit) {
@@ -129,26 +141,20 @@ Result<MirrorObjects::Entry> MirrorObjects::Read(const std::string& commit, cons
 }
 
 Result<std::optional<int64_t>> MirrorObjects::ConfigInt(const std::string& name) {
-  git_config* raw = nullptr;
-  int rc = git_repository_config_snapshot(&raw, repo_->repo.get());
-  ConfigPtr config(raw);
-  if (rc < 0) return LibgitError(rc);
+  SLIPWAY_ASSIGN_OR_RETURN(git_config * config, repo_->Config());
   int64_t value = 0;
-  rc = git_config_get_int64(&value, config.get(), name.c_str());
+  int rc = git_config_get_int64(&value, config, name.c_str());
   if (rc == GIT_ENOTFOUND) return std::optional<int64_t>();
   if (rc < 0) return LibgitError(rc);
   return std::optional<int64_t>(value);
 }
 
 Result<bool> MirrorObjects::HasConfigPrefix(const std::string& prefix) {
-  git_config* raw = nullptr;
-  int rc = git_repository_config_snapshot(&raw, repo_->repo.get());
-  ConfigPtr config(raw);
-  if (rc < 0) return LibgitError(rc);
+  SLIPWAY_ASSIGN_OR_RETURN(git_config * config, repo_->Config());
   // Every entry, compared here: libgit2 1.5's regular-expression iterator
   // leaks pcre2 match data for each name that does not match.
   git_config_iterator* raw_it = nullptr;
-  rc = git_config_iterator_new(&raw_it, config.get());
+  int rc = git_config_iterator_new(&raw_it, config);
   ConfigIteratorPtr it(raw_it);
   if (rc < 0) return LibgitError(rc);
   git_config_entry* entry = nullptr;

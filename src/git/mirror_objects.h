@@ -50,7 +50,8 @@ class MirrorObjects {
   Result<bool> Differs(const std::string& from, const std::string& to, const std::string& rel);
 
   // The integer setting `name` ("gc.auto") as git reads it for this mirror
-  // (its own config, then the global and system ones): nullopt when unset.
+  // (its own config, then the global and system ones, read once per
+  // MirrorObjects): nullopt when unset.
   Result<std::optional<int64_t>> ConfigInt(const std::string& name);
   // True when any setting's name starts with `prefix` ("maintenance.").
   Result<bool> HasConfigPrefix(const std::string& prefix);
