@@ -1305,7 +1305,9 @@ TEST_P(BuildspecRunnerTest, Case) {
   std::string yaml = bash ? WithBash(c.yaml) : c.yaml;
   RunOutput out = RunCase(f, yaml, c);
   SCOPED_TRACE(out.log);
-  if (!c.check || !c.trace.empty()) EXPECT_EQ(f.Trace(), c.trace);
+  if (!c.check || !c.trace.empty()) {
+    EXPECT_EQ(f.Trace(), c.trace);
+  }
   EXPECT_EQ(PhaseLetters(out.result), c.phases);
   EXPECT_STREQ(BuildStatusName(out.result.status), c.status);
   for (const auto& s : c.log_contains) EXPECT_NE(out.log.find(s), std::string::npos) << "log lacks: " << s;

@@ -604,10 +604,11 @@ Status Configure(const Conn& c, const SqliteStoreOptions& options) {
   // holds a shared lock. That one lets go as soon as its own statement ends,
   // so try again, within the busy timeout.
   const int64_t give_up_ms = MonotonicMs() + options.busy_timeout_ms;
-  Result<std::string> switched = PragmaText(c, "PRAGMA journal_mode = WAL", "set journal mode");
+  auto to_wal = [&c] { return PragmaText(c, "PRAGMA journal_mode = WAL", "set journal mode"); };
+  Result<std::string> switched = to_wal();
   while (!switched.ok() && switched.status().code() == StatusCode::kTimeout && MonotonicMs() < give_up_ms) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    switched = PragmaText(c, "PRAGMA journal_mode = WAL", "set journal mode");
+    switched = to_wal();
   }
   SLIPWAY_ASSIGN_OR_RETURN(std::string mode, std::move(switched));
   bool in_memory = *c.path == ":memory:" || c.path->empty();

@@ -151,7 +151,9 @@ TEST_F(BuildspecSpaE2E, TheRealBuildspecRunsUnchanged) {
   if (!SlipwayHasBuildspecCommand()) GTEST_SKIP() << "slipway buildspec run is not registered in this binary";
   // The file in the repository is the reference buildspec, unchanged.
   std::string reference = std::string(SLIPWAY_SOURCE_DIR) + "/../shared/reference/spa-deploy-buildspec.yaml";
-  if (FileExists(reference)) EXPECT_EQ(ReadTextFile(kBuildspec), ReadTextFile(reference));
+  if (FileExists(reference)) {
+    EXPECT_EQ(ReadTextFile(kBuildspec), ReadTextFile(reference));
+  }
 
   CommandResult r = RunSpa();
   ASSERT_EQ(r.exit_code, 0) << r.err;
