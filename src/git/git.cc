@@ -627,7 +627,8 @@ Result<std::string> Git::PeelToCommit(const std::string& mirror, const std::stri
   return commit;
 }
 
-Result<ResolvedRef> Git::Resolve(const std::string& url, const std::string& ref, std::string* warning) {
+Result<ResolvedRef> Git::Resolve(const std::string& url, const std::string& ref, std::string* warning,
+                                 const Status* fetched_before) {
   if (warning != nullptr) warning->clear();
   SLIPWAY_RETURN_IF_ERROR(ValidateUrl(url));
   SLIPWAY_RETURN_IF_ERROR(ValidateRef(ref));
@@ -643,7 +644,7 @@ Result<ResolvedRef> Git::Resolve(const std::string& url, const std::string& ref,
     if (commit == commit_ref) return ResolvedRef{ref, RefKind::kCommit, commit};
   }
 
-  Status fetched = Fetch(url);
+  Status fetched = fetched_before != nullptr ? *fetched_before : Fetch(url);
   if (!fetched.ok()) {
     bool unreachable = fetched.code() == StatusCode::kNetwork || fetched.code() == StatusCode::kTimeout;
     if (!unreachable || full || !IsDirectory(mirror)) return fetched;

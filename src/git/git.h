@@ -133,7 +133,11 @@ class Git {
   // value is used and `*warning` (may be null; cleared otherwise) says so;
   // branches and unknown commits are never served from the cache.
   // Precedence: a 40-hex ref is a commit; otherwise a tag, then a branch.
-  Result<ResolvedRef> Resolve(const std::string& url, const std::string& ref, std::string* warning);
+  // `fetched`, when given, is the outcome of a Fetch(url) the caller has
+  // just made (Pipeline fetches the code while it fetches the settings);
+  // Resolve then makes none and treats that outcome as its own.
+  Result<ResolvedRef> Resolve(const std::string& url, const std::string& ref, std::string* warning,
+                              const Status* fetched = nullptr);
 
   // Resolves the head of branch in the remote (fetching into the mirror).
   Result<std::string> FetchBranchHead(const std::string& url, const std::string& branch);

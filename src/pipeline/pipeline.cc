@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <future>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -425,6 +426,25 @@ Result<Desired> Pipeline::Prepare(const EnvironmentConfig& env, const RunOptions
   Desired desired;
   std::optional<RunAws> own_aws;  // a plan's: its roles are assumed here
   if (aws == nullptr) aws = &own_aws.emplace(env.name, "plan", nullptr);
+  Result<std::optional<Deployment>> deployed = store_.CurrentDeployment(env.name);
+
+  // The code is fetched while the settings are: they usually pin a tag of
+  // the configured code URL, which Git::Resolve fetches to resolve. Not for
+  // an exact commit (a rollback, an override, or an environment deployed
+  // from a commit hash: usually no fetch at all), nor when both live in
+  // one repository (one mirror).
+  std::optional<Git> code_git;
+  std::future<Status> code_fetch;  // declared after code_git: waited for before it goes
+  const bool commit_pinned = !pinned_code_commit.empty() || IsFullCommitHash(ref_override) ||
+                             (deployed.ok() && deployed->has_value() && IsFullCommitHash((*deployed)->code_ref));
+  if (env.settings && env.code && !commit_pinned) {
+    Result<Git> git = MakeGitFor(env.code->url, false, env, aws, options.cancel, options.reuse_fetch_ms);
+    if (git.ok() && git->MirrorPath(env.code->url) != git->MirrorPath(env.settings->url)) {
+      code_git.emplace(std::move(*git));
+      code_fetch = std::async(std::launch::async, [&git = *code_git, &url = env.code->url] { return git.Fetch(url); });
+    }
+  }
+
   if (env.settings) {
     const SettingsSource& s = *env.settings;
     SLIPWAY_ASSIGN_OR_RETURN(Git git, MakeGitFor(s.url, true, env, aws, options.cancel, options.reuse_fetch_ms));
@@ -472,6 +492,11 @@ Result<Desired> Pipeline::Prepare(const EnvironmentConfig& env, const RunOptions
     }
     desired.code_url = desired.pin.code_url;
   }
+  std::optional<Status> fetched;
+  if (code_fetch.valid()) {
+    fetched = code_fetch.get();
+    if (desired.code_url != env.code->url) fetched.reset();  // the settings asked for another URL
+  }
   SLIPWAY_ASSIGN_OR_RETURN(Git git,
                            MakeGitFor(desired.code_url, false, env, aws, options.cancel, options.reuse_fetch_ms));
   desired.code_ref = !ref_override.empty()           ? ref_override
@@ -487,7 +512,8 @@ Result<Desired> Pipeline::Prepare(const EnvironmentConfig& env, const RunOptions
     // A rollback: the exact commit deployed before, whatever the ref says now.
     SLIPWAY_ASSIGN_OR_RETURN(desired.code, git.Resolve(desired.code_url, pinned_code_commit, &warning));
   } else {
-    SLIPWAY_ASSIGN_OR_RETURN(desired.code, git.Resolve(desired.code_url, desired.code_ref, &warning));
+    SLIPWAY_ASSIGN_OR_RETURN(desired.code,
+                             git.Resolve(desired.code_url, desired.code_ref, &warning, fetched ? &*fetched : nullptr));
   }
   if (!warning.empty()) desired.warnings.push_back(warning);
   if (desired.code.kind == RefKind::kBranch) {
@@ -495,7 +521,6 @@ Result<Desired> Pipeline::Prepare(const EnvironmentConfig& env, const RunOptions
                                ShortCommit(desired.code.commit) +
                                "); pin a tag or a full commit hash to deploy an explicit version");
   }
-  Result<std::optional<Deployment>> deployed = store_.CurrentDeployment(env.name);
   if (deployed.ok() && deployed->has_value()) {
     const Deployment& d = **deployed;
     if (desired.code.kind == RefKind::kTag && d.code_ref == desired.code_ref && d.code_url == desired.code_url &&

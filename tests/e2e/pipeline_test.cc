@@ -342,6 +342,54 @@ TEST_F(PipelineE2E, WarmMirrorNeedsNoNetworkForACachedCommit) {
   EXPECT_EQ(run["code_commit"], v1_);
 }
 
+// The code is fetched while the settings are (Pipeline::Prepare): what that
+// fetch brings is what the run resolves, and its failure is handled as a
+// failed fetch of the code is.
+TEST_F(PipelineE2E, ATagMovedOnTheRemoteDeploysItsNewCommitWithAWarning) {
+  ASSERT_EQ(RunJson()["status"], "succeeded") << last_.err;
+  code_->Write("VERSION", "1.0.1\n");
+  std::string moved = code_->Commit("v1.0.0, again");
+  code_->Tag("v1.0.0");
+  code_->PushTo(tmp_.Sub("code-remotes/code.git"));
+  settings_->Write("environments/staging/settings.yaml", "account: 2222\n");
+  PushSettings("settings change only");
+  json run = RunJson();
+  EXPECT_EQ(run["status"], "succeeded") << last_.err;
+  EXPECT_EQ(run["code_commit"], moved);
+  EXPECT_EQ(Deployed(), "1.0.1\n");
+  EXPECT_NE(last_.err.find("tag 'v1.0.0' now points to " + moved.substr(0, 12)), std::string::npos) << last_.err;
+}
+
+TEST_F(PipelineE2E, AnUnreachableCodeRemoteDeploysTheCachedTagWithAWarning) {
+  ASSERT_EQ(RunJson()["status"], "succeeded") << last_.err;
+  code_daemon_->Stop();
+  settings_->Write("environments/staging/settings.yaml", "account: 2222\n");
+  PushSettings("settings change only");
+  json run = RunJson();
+  EXPECT_EQ(run["status"], "succeeded") << last_.err;
+  EXPECT_EQ(run["code_commit"], v1_);
+  EXPECT_NE(last_.err.find("using the cached tag v1.0.0"), std::string::npos) << last_.err;
+}
+
+TEST_F(PipelineE2E, ASettingsPinOfAnAllowedCodeUrlDeploysFromThatRepository) {
+  GitRepo fork(tmp_.Sub("work/fork"));  // has a tag the configured repository lacks
+  fork.Write("Makefile", kMakefile);
+  fork.Write("VERSION", "2.0.0\n");
+  fork.Commit("fork");
+  fork.Tag("v2.0.0");
+  fork.PushTo(tmp_.Sub("code-remotes/fork.git"));
+  const std::string fork_url = code_daemon_->Url("fork.git");
+  std::string cfg = ReadTextFile(tmp_.Sub("slipway.yaml"));
+  cfg.replace(cfg.find("    env:\n"), 0, "      allow_urls: [\"" + fork_url + "\"]\n");
+  WriteTextFile(tmp_.Sub("slipway.yaml"), cfg);
+  settings_->Write("environments/staging/deploy.yaml", "code:\n  url: \"" + fork_url + "\"\n  ref: v2.0.0\n");
+  PushSettings("deploy the fork");
+  json run = RunJson();
+  EXPECT_EQ(run["status"], "succeeded") << last_.err;
+  EXPECT_EQ(run["code_url"], fork_url);
+  EXPECT_EQ(Deployed(), "2.0.0\n");
+}
+
 TEST_F(PipelineE2E, VariablesShIsReadWhenThereIsNoDeployYaml) {
   settings_->Remove("environments/staging/deploy.yaml");
   settings_->Write("environments/staging/variables.sh", "# the article's format\nCODE_GIT_URL=\"" +
