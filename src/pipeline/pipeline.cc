@@ -644,7 +644,6 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& configured_env, const R
     run.id = queued.id;
     run.created_ms = queued.created_ms;
     run.context_json = queued.context_json;
-    SLIPWAY_RETURN_IF_ERROR(store_.UpdateRun(run));
   } else {
     SLIPWAY_ASSIGN_OR_RETURN(run.id, store_.CreateRun(run));
   }
@@ -657,8 +656,8 @@ Result<RunRecord> Pipeline::Run(const EnvironmentConfig& configured_env, const R
   // Engine messages: a log write error (a full disk, say) surfaces through
   // log->status() when the run finishes; it must not stop the cleanup.
   auto note = [&log](const std::string& message) { (void)log->Engine(message); };
-  SLIPWAY_RETURN_IF_ERROR(store_.UpdateRun(run));
-  for (const auto& s : run.steps) SLIPWAY_RETURN_IF_ERROR(store_.PutStep(run.id, s));
+  // One commit for the run and all its steps: each commit waits for the disk.
+  SLIPWAY_RETURN_IF_ERROR(store_.UpdateRunAndSteps(run));
   if (options.on_started) options.on_started(run.id);
 
   const int64_t deadline = MonotonicMs() + env.timeout_ms;

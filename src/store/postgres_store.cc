@@ -621,6 +621,16 @@ Status PostgresStore::PutStep(int64_t run_id, const StepRecord& step) {
   return PutStepIn(c, run_id, step, "put step " + std::to_string(step.index) + " of run " + std::to_string(run_id));
 }
 
+Status PostgresStore::UpdateRunAndSteps(const RunRecord& run) {
+  SLIPWAY_PG_CONN();
+  std::string what = "update run " + std::to_string(run.id) + " and its steps";
+  return InTransaction(c, what, [&]() -> Status {
+    SLIPWAY_RETURN_IF_ERROR(UpdateRunIn(c, run, what));
+    for (const StepRecord& step : run.steps) SLIPWAY_RETURN_IF_ERROR(PutStepIn(c, run.id, step, what));
+    return Status::Ok();
+  });
+}
+
 Status PostgresStore::FinishRun(const RunRecord& run, bool deployed) {
   SLIPWAY_PG_CONN();
   std::string what = "finish run " + std::to_string(run.id);

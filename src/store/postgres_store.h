@@ -68,6 +68,7 @@ class PostgresStore final : public Store {
   Result<int64_t> CreateRun(const RunRecord& run) override;
   Status UpdateRun(const RunRecord& run) override;
   Status PutStep(int64_t run_id, const StepRecord& step) override;
+  Status UpdateRunAndSteps(const RunRecord& run) override;
   Status FinishRun(const RunRecord& run, bool deployed) override;
   Result<RunRecord> GetRun(int64_t id) override;
   Result<std::vector<RunRecord>> ListRuns(const RunFilter& filter) override;

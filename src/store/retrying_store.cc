@@ -51,6 +51,10 @@ Status RetryingStore::PutStep(int64_t run_id, const StepRecord& step) {
   return Retry([&] { return inner_.PutStep(run_id, step); });
 }
 
+Status RetryingStore::UpdateRunAndSteps(const RunRecord& run) {
+  return Retry([&] { return inner_.UpdateRunAndSteps(run); });
+}
+
 Status RetryingStore::FinishRun(const RunRecord& run, bool deployed) {
   return Retry([&] {
     if (before_finish_) before_finish_(run);

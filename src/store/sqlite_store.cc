@@ -744,6 +744,17 @@ Status SqliteStore::PutStep(int64_t run_id, const StepRecord& step) {
   return InTransaction(c, TxKind::kWrite, what, [&] { return PutStepLocked(c, run_id, step, what); });
 }
 
+Status SqliteStore::UpdateRunAndSteps(const RunRecord& run) {
+  std::lock_guard lock(mu_);
+  Conn c{db_.get(), &path_};
+  std::string what = "update run " + std::to_string(run.id) + " and its steps";
+  return InTransaction(c, TxKind::kWrite, what, [&]() -> Status {
+    SLIPWAY_RETURN_IF_ERROR(UpdateRunLocked(c, run, what));
+    for (const StepRecord& step : run.steps) SLIPWAY_RETURN_IF_ERROR(PutStepLocked(c, run.id, step, what));
+    return Status::Ok();
+  });
+}
+
 Status SqliteStore::FinishRun(const RunRecord& run, bool deployed) {
   std::lock_guard lock(mu_);
   Conn c{db_.get(), &path_};

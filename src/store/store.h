@@ -212,6 +212,10 @@ class Store {
   // Inserts or replaces one step of a run, keyed by (run_id, index);
   // NotFound when there is no such run.
   virtual Status PutStep(int64_t run_id, const StepRecord& step) = 0;
+  // UpdateRun and a PutStep of every step in run.steps, in one transaction:
+  // on any error nothing at all was written. A run starting writes itself
+  // once this way instead of committing once per step.
+  virtual Status UpdateRunAndSteps(const RunRecord& run) = 0;
   // Writes the final run — its fields and every step in run.steps (inserted
   // or replaced by index; steps stored earlier and absent from run.steps are
   // kept) — and, when `deployed` is true and run.status is kSucceeded, makes

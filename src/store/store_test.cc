@@ -245,6 +245,35 @@ TEST_P(StoreTest, UpdateOfUnknownRunIsNotFound) {
   EXPECT_EQ(status.code(), StatusCode::kNotFound) << status.ToString();
 }
 
+TEST_P(StoreTest, UpdateRunAndStepsWritesTheRunAndEveryStep) {
+  ASSERT_OK_AND_ASSIGN(int64_t id, store_->CreateRun(FullRun("automation")));
+  RunRecord run = FullRun("automation");
+  run.id = id;
+  run.log_path = "/state/logs/automation/1.log";
+  run.steps = {Step(0, "setup", StepStatus::kPending), Step(1, "deploy", StepStatus::kPending)};
+  ASSERT_OK(store_->UpdateRunAndSteps(run));
+  ASSERT_OK_AND_ASSIGN(RunRecord got, store_->GetRun(id));
+  ExpectSameFields(got, run);
+  ExpectSameSteps(got.steps, run.steps);
+}
+
+TEST_P(StoreTest, UpdateRunAndStepsOfAFinishedRunWritesNoStepEither) {
+  ASSERT_OK_AND_ASSIGN(int64_t id, store_->CreateRun(FullRun("automation")));
+  RunRecord finished = FullRun("automation", RunStatus::kFailed);
+  finished.id = id;
+  finished.steps = {Step(0, "setup", StepStatus::kFailed, 2)};
+  ASSERT_OK(store_->FinishRun(finished, false));
+
+  RunRecord again = FullRun("automation");  // running
+  again.id = id;
+  again.steps = {Step(0, "setup", StepStatus::kPending), Step(1, "deploy", StepStatus::kPending)};
+  Status status = store_->UpdateRunAndSteps(again);
+  EXPECT_EQ(status.code(), StatusCode::kFailed) << status.ToString();
+  ASSERT_OK_AND_ASSIGN(RunRecord got, store_->GetRun(id));
+  EXPECT_EQ(got.status, RunStatus::kFailed);
+  ExpectSameSteps(got.steps, finished.steps);
+}
+
 TEST_P(StoreTest, StepsComeBackOrderedByIndexAndPutStepReplaces) {
   ASSERT_OK_AND_ASSIGN(int64_t id, store_->CreateRun(FullRun("automation")));
   StepRecord deploy = Step(3, "deploy", StepStatus::kPending);
