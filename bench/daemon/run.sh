@@ -19,6 +19,8 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
 build=$(cd "${1:-$root/build}" && pwd)
 slipway=$build/slipway
 triggers=${TRIGGERS:-200}
@@ -232,8 +234,7 @@ if [[ " $skip " != *" fanout "* ]]; then
   # runs' gigabytes fill memory (the same step ran at 148 and 388 MB/s).
   fresh_memory() {
     rm -f "$d/cat.out" "$d"/reader-*.out "$d"/state/logs/fanout/*.log
-    sync
-    if [[ -w /proc/sys/vm/drop_caches ]]; then echo 3 > /proc/sys/vm/drop_caches; fi
+    settle
   }
   cat_once() {
     local c0 c1

@@ -140,6 +140,7 @@ int RunCommand(int argc, char** argv) {
   }
   std::fflush(stdout);
   pipeline.PrepareNextRun(**env, *run, /*checkout_ahead=*/false);  // git's housekeeping of the mirrors
+  Pipeline::EmptyTrashDetached(config->state_dir);                 // old workspaces: nobody waits for that
   return ExitCodeFor(run->status);
 }
 

@@ -341,6 +341,7 @@ void Daemon::Execute(RunRecord run, std::shared_ptr<const Config> config, std::s
   }
   running_ids_.erase(run.id);
   sync_dirty_.insert(run.environment);
+  trash_pending_ = true;  // the run's end moved old workspaces there (PruneLoop)
   WakeDispatcher();
   trigger_cv_.notify_all();
   idle_cv_.notify_all();

@@ -361,6 +361,7 @@ class Daemon {
   bool draining_ = false;  // no new run starts
   bool dispatch_wake_ = false;
   bool inbox_wake_ = false;
+  bool trash_pending_ = false;                  // a run ended: PruneLoop empties the trash (old workspaces)
   uint64_t config_generation_ = 0;              // bumped on reload: the loops re-read the config
   std::map<std::string, Active> running_;       // by environment
   std::map<int64_t, std::string> running_ids_;  // run id -> environment

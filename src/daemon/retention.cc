@@ -29,14 +29,22 @@ bool IsDigits(const std::string& s) { return !s.empty() && std::all_of(s.begin()
 }  // namespace
 
 void Daemon::PruneLoop() {
-  // Once at start-up whatever happens (a Shutdown right after Start waits for
-  // it), then hourly.
+  // Logs: once at start-up whatever happens (a Shutdown right after Start
+  // waits for it), then hourly. The trash (old workspaces, moved there by the
+  // runs that ended: Pipeline::EmptyTrash): at start-up and after each run.
+  auto next_logs = std::chrono::steady_clock::now();
   std::unique_lock lock(mu_);
   do {
+    trash_pending_ = false;
+    const bool logs_due = std::chrono::steady_clock::now() >= next_logs;
     lock.unlock();
-    PruneLogsOnce();
+    if (logs_due) {
+      PruneLogsOnce();
+      next_logs = std::chrono::steady_clock::now() + std::chrono::milliseconds(kPruneEveryMs);
+    }
+    Pipeline::EmptyTrash(config()->state_dir);
     lock.lock();
-    trigger_cv_.wait_for(lock, std::chrono::milliseconds(kPruneEveryMs), [&] { return stopping_; });
+    trigger_cv_.wait_until(lock, next_logs, [&] { return stopping_ || trash_pending_; });
   } while (!stopping_);
 }
 

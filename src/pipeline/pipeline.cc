@@ -1099,6 +1099,36 @@ void Pipeline::PrepareNextRun(const EnvironmentConfig& env, const RunRecord& run
   }
 }
 
+namespace {
+
+std::string TrashDir(const std::string& state_dir) { return JoinPath(state_dir, "trash"); }
+
+std::vector<std::string> TrashEntries(const std::string& state_dir) {
+  std::vector<std::string> paths;
+  Result<std::vector<std::string>> names = ListDir(TrashDir(state_dir));
+  if (names.ok()) {
+    for (const std::string& name : *names) paths.push_back(JoinPath(TrashDir(state_dir), name));
+  }
+  return paths;
+}
+
+}  // namespace
+
+void Pipeline::EmptyTrash(const std::string& state_dir) {
+  for (const std::string& path : TrashEntries(state_dir)) (void)RemoveTree(path);
+}
+
+void Pipeline::EmptyTrashDetached(const std::string& state_dir) {
+  std::vector<std::string> paths = TrashEntries(state_dir);
+  if (paths.empty()) return;
+  ProcessOptions po;
+  po.argv = {"rm", "-rf", "--"};
+  po.argv.insert(po.argv.end(), paths.begin(), paths.end());
+  po.env = {{"PATH", "/usr/bin:/bin"}};
+  po.cwd = "/";
+  (void)SpawnDetached(po);
+}
+
 void Pipeline::PruneWorkspaces(const std::string& environment) {
   std::string ws_root = JoinPath(JoinPath(config_.state_dir, "workspaces"), environment);
   Result<std::vector<std::string>> names = ListDir(ws_root);
@@ -1111,7 +1141,9 @@ void Pipeline::PruneWorkspaces(const std::string& environment) {
   size_t keep = static_cast<size_t>(std::max(0, config_.keep_workspaces));
   for (size_t i = 0; i + keep < ids.size(); ++i) {
     std::string path = JoinPath(ws_root, std::to_string(ids[i]));
-    if (RemoveTree(path).ok()) {
+    const std::string trashed = JoinPath(TrashDir(config_.state_dir), environment + "-" + std::to_string(ids[i]));
+    bool moved = MakeDirs(TrashDir(config_.state_dir)).ok() && ::rename(path.c_str(), trashed.c_str()) == 0;
+    if (moved || RemoveTree(path).ok()) {
       Result<RunRecord> r = store_.GetRun(ids[i]);
       if (r.ok() && r->workspace == path) {
         r->workspace.clear();

@@ -120,6 +120,15 @@ class Pipeline {
   // Best effort; nothing waits for it but the environment's next run.
   void PrepareNextRun(const EnvironmentConfig& env, const RunRecord& run, bool checkout_ahead);
 
+  // A run ends by moving the workspaces of all but the last keep_workspaces
+  // runs of its environment into <state_dir>/trash: a rename, where deleting
+  // a checkout of 20,000 files takes seconds (bench/pipeline). These delete
+  // what is in the trash: here and now (the daemon's pruner thread), or in
+  // a detached `rm -rf` that outlives this process (`slipway run`, which
+  // then exits without waiting for it). Best effort.
+  static void EmptyTrash(const std::string& state_dir);
+  static void EmptyTrashDetached(const std::string& state_dir);
+
   // For callers that run git on an environment's URLs outside a run (the
   // daemon's push poller): `base`, plus for a codecommit:: URL the HTTPS
   // rewrite and the built-in credential helper, with the settings role's

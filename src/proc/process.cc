@@ -510,6 +510,14 @@ Result<CapturedOutput> RunCapture(const ProcessOptions& options, size_t max_byte
   return captured;
 }
 
+Result<pid_t> SpawnDetached(const ProcessOptions& options) {
+  UniqueFd null_fd(::open("/dev/null", O_RDWR | O_CLOEXEC));
+  if (!null_fd.valid()) return PosixError("open /dev/null", errno);
+  SLIPWAY_ASSIGN_OR_RETURN(std::unique_ptr<Child> child, Spawn(options, null_fd.get(), null_fd.get(), null_fd.get()));
+  child->Finish();  // left alone: neither killed nor reaped
+  return child->pid();
+}
+
 Status BecomeSubreaper() {
   if (::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0) return PosixError("prctl PR_SET_CHILD_SUBREAPER", errno);
   return Status::Ok();

@@ -26,6 +26,8 @@
 // be reaped behind our back; RunProcess then returns an internal error).
 #pragma once
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -128,6 +130,13 @@ struct CapturedOutput {
 // written to the child's stdin.
 Result<CapturedOutput> RunCapture(const ProcessOptions& options, size_t max_bytes = 64 << 20,
                                   std::optional<std::string> input = std::nullopt);
+
+// Starts a process that is not supervised and may outlive this one: its own
+// process group, stdin, stdout and stderr on /dev/null, not waited for and
+// never killed. For housekeeping that nobody should wait for, started by a
+// process about to exit (`slipway run` deleting old workspaces): until then
+// nothing reaps it, so the caller may waitpid() the pid returned.
+Result<pid_t> SpawnDetached(const ProcessOptions& options);
 
 // Makes this process a child subreaper (prctl PR_SET_CHILD_SUBREAPER) so that
 // orphaned descendants are re-parented to it. Call once at start-up.

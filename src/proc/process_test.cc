@@ -79,6 +79,19 @@ TEST_F(ProcessTest, ExitCodeIsDecoded) {
   EXPECT_TRUE(result.exit.success());
 }
 
+TEST_F(ProcessTest, ADetachedProcessRunsOnAfterTheCallReturns) {
+  // It waits for a file that only appears after SpawnDetached has returned.
+  Result<pid_t> pid =
+      SpawnDetached(Sh("while [ ! -f go ]; do sleep 0.01; done; readlink /proc/$$/fd/0 /proc/$$/fd/2 > stdio"));
+  ASSERT_TRUE(pid.ok()) << pid.status().ToString();
+  EXPECT_EQ(::getpgid(*pid), *pid) << "a process group of its own";
+  testing::WriteTextFile(dir_.Sub("go"), "");
+  int raw = 0;
+  ASSERT_EQ(::waitpid(*pid, &raw, 0), *pid);
+  EXPECT_TRUE(DecodeWaitStatus(raw).success());
+  EXPECT_EQ(testing::ReadTextFile(dir_.Sub("stdio")), "/dev/null\n/dev/null\n") << "stdin and stderr";
+}
+
 TEST_F(ProcessTest, DeathBySignalIsDecoded) {
   ProcessResult result;
   Output(Sh("kill -9 $$"), &result);

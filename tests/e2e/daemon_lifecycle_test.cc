@@ -2,7 +2,10 @@
 // rollback that holds (issue 5).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "e2e/daemon_fixture.h"
+#include "util/fs.h"
 
 namespace slipway {
 namespace {
@@ -180,6 +183,34 @@ TEST(DaemonLifecycleE2E, ASecondDaemonOnTheSamePortRefusesToStart) {
   EXPECT_NE(other.Log().find("cannot bind (is another 'slipway serve' or program using that port?)"), std::string::npos)
       << other.Log();
   EXPECT_TRUE(api.Healthy());
+}
+
+// keep_workspaces: 1. A run's end moves the workspaces before it to the
+// trash, which the daemon empties in the background.
+TEST(DaemonLifecycleE2E, OnlyTheLastWorkspaceStaysAndTheOldOnesAreDeleted) {
+  World w;
+  w.Pin("staging", "v1.0.0");
+  w.PushSettings("pins");
+  std::string cfg = w.WriteConfig(w.Env("staging", "", {{"deploy", kRecordVersion}}), "", "keep_workspaces: 1\n");
+  Api api(w.port_, w.Token("operator", "ops"));
+  Serve serve(w.tmp_.path(), cfg);
+  ASSERT_TRUE(WaitFor([&] { return api.Healthy(); }, 15000)) << serve.Log();
+  int64_t last = 0;
+  for (int i = 0; i < 3; ++i) {
+    last = Trigger(api, "staging");
+    ASSERT_EQ(api.WaitFinal(last, 30000), "succeeded") << serve.Log();
+  }
+  auto entries = [&](const std::string& dir) {
+    std::vector<std::string> kept;
+    Result<std::vector<std::string>> names = ListDir(w.tmp_.Sub(dir));
+    for (const std::string& n : names.ok() ? *names : std::vector<std::string>{}) {
+      if (n.rfind(".spare-", 0) != 0) kept.push_back(n);  // the checkout made ahead (doc/git.md)
+    }
+    std::sort(kept.begin(), kept.end());
+    return kept;
+  };
+  EXPECT_EQ(entries("state/workspaces/staging"), std::vector<std::string>{std::to_string(last)});
+  EXPECT_TRUE(WaitFor([&] { return entries("state/trash").empty(); }, 20000)) << "the trash is emptied";
 }
 
 TEST(DaemonLifecycleE2E, SigtermLetsAStepFinishWithinTheGraceThenCancels) {

@@ -342,6 +342,20 @@ TEST_F(PipelineE2E, WarmMirrorNeedsNoNetworkForACachedCommit) {
   EXPECT_EQ(run["code_commit"], v1_);
 }
 
+// keep_workspaces: 1. `slipway run` moves the workspaces before its run's to
+// the trash and leaves their deletion to a detached `rm`: it does not wait.
+TEST_F(PipelineE2E, OnlyTheLastWorkspaceStaysAndTheOldOnesAreDeleted) {
+  std::string cfg = ReadTextFile(tmp_.Sub("slipway.yaml"));
+  WriteTextFile(tmp_.Sub("slipway.yaml"), "keep_workspaces: 1\n" + cfg);
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(RunJson()["status"], "succeeded") << last_.err;
+  auto entries = [&](const std::string& dir) { return testing::Sh("ls -A '" + tmp_.Sub(dir) + "'", "", true).out; };
+  EXPECT_EQ(entries("state/workspaces/staging"), "3\n");
+  for (int i = 0; i < 200 && !entries("state/trash").empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(entries("state/trash"), "") << "the detached rm empties the trash";
+}
+
 // The code is fetched while the settings are (Pipeline::Prepare): what that
 // fetch brings is what the run resolves, and its failure is handled as a
 // failed fetch of the code is.
