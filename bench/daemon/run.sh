@@ -100,19 +100,13 @@ environments:
       - { name: mark, run: 'date +%s%N > "\$OUT/\$SLIPWAY_RUN_ID"' }
 YAML
   token=$(cd "$d" && "$slipway" token create --role viewer --name bench 2>/dev/null)
-  serve "$d"
-  slipway_lat=$(python3 "$here/latency.py" slipway "http://127.0.0.1:$port/hooks/generic" bench-secret \
-    "$(url latency.git)" "$d/commits" "$d/out" "$triggers" "$token" "$d/settings" "$work/remotes/latency.git")
-  stop "$serve_pid"
   # The second floor: `git fetch` of the one new commit a push brings.
   git init -q --bare "$work/remotes/latency-fetch.git"
   git -C "$d/settings" push -q "$work/remotes/latency-fetch.git" "$(git -C "$d/settings" rev-list --max-parents=0 HEAD):refs/heads/main"
-  fetch_lat=$(python3 "$here/latency.py" fetch "$(url latency-fetch.git)" "$d/commits" "$triggers" "$d/settings" \
-    "$work/remotes/latency-fetch.git" "$d/fetch-mirror.git")
-
-  # The floor: Debian's `webhook` running a script.
+  # The first floor: Debian's `webhook` running a script.
+  tool_url=- w=$work/webhook-tool
   if command -v webhook >/dev/null; then
-    w=$work/webhook-tool && mkdir -p "$w/out"
+    mkdir -p "$w/out"
     printf '#!/bin/sh\ndate +%%s%%N > "%s/$1"\n' "$w/out" > "$w/mark.sh" && chmod +x "$w/mark.sh"
     cat > "$w/hooks.json" <<JSON
 [{"id": "bench", "execute-command": "$w/mark.sh", "command-working-directory": "$w",
@@ -122,17 +116,24 @@ JSON
     webhook -hooks "$w/hooks.json" -ip 127.0.0.1 -port "$wport" >"$w/webhook.log" 2>&1 &
     pids+=($!)
     wait_port "$wport"
-    tool_lat=$(python3 "$here/latency.py" webhook "http://127.0.0.1:$wport/hooks/bench" "$w/out" "$triggers")
-  else
-    tool_lat="(webhook not installed: apt-get install webhook)"
+    tool_url="http://127.0.0.1:$wport/hooks/bench"
   fi
+  serve "$d"
+  # Each trigger through Slipway, then through both floors, back to back.
+  lat=$(python3 "$here/latency.py" "http://127.0.0.1:$port/hooks/generic" bench-secret "$(url latency.git)" \
+    "$d/commits" "$d/out" "$triggers" "$token" "$d/settings" "$work/remotes/latency.git" \
+    "$(url latency-fetch.git)" "$work/remotes/latency-fetch.git" "$d/fetch-mirror.git" "$tool_url" "$w/out")
+  stop "$serve_pid"
+  part() { awk -v k="$1" '$1 == k { $1 = ""; sub(/^ /, ""); print }' <<<"$lat"; }
   say ""
-  say "trigger latency, webhook POST -> first step process start, $triggers triggers (ms):"
-  say "  slipway serve   $slipway_lat      target p50 <= 20, p99 <= 100"
-  say "  webhook tool    $tool_lat      (Debian 'webhook' running a script: the floor for HTTP in, process out)"
-  say "  git fetch       $fetch_lat      (push, then git fetch of that one commit: the floor for getting it)"
+  say "trigger latency, webhook POST -> first step process start, $triggers triggers, paired (ms):"
+  say "  slipway serve   $(part slipway)      target p50 <= 20, p99 <= 100"
+  say "  webhook tool    $(part tool)      (Debian 'webhook' running a script: the floor for HTTP in, process out)"
+  say "  git fetch       $(part fetch)      (push, then git fetch of that one commit: the floor for getting it)"
+  say "  slipway's own   $(part own)      (per trigger: slipway minus both floors, measured right after it)"
   say "  (queue_*: POST -> run claimed by the dispatcher, which includes fetching the announced commit; the rest is"
   say "   the run: store writes, resolving the head and pin, writing out the settings folder, starting the step)"
+  [[ "$tool_url" == - ]] && say "  (webhook not installed: apt-get install webhook)"
 fi
 
 # --- polling ------------------------------------------------------------------
