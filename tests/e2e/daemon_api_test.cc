@@ -192,7 +192,8 @@ TEST_F(DaemonApiE2E, FollowingALogStreamsLinesWhileTheStepPrintsThem) {
     });
   });
   ASSERT_TRUE(WaitFor([&] { return saw_line5.load(); }, 30000)) << received << serve_->Log();
-  EXPECT_EQ(json::parse(run_when_line5)["status"], "running") << "lines arrive while the step still runs: " << run_when_line5;
+  EXPECT_EQ(json::parse(run_when_line5)["status"], "running")
+      << "lines arrive while the step still runs: " << run_when_line5;
   EXPECT_FALSE(saw_end);
   w_.OpenGate("staging");
   ASSERT_TRUE(WaitFor([&] { return saw_end.load(); }, 30000)) << received;
