@@ -426,22 +426,23 @@ Result<Desired> Pipeline::Prepare(const EnvironmentConfig& env, const RunOptions
   Desired desired;
   std::optional<RunAws> own_aws;  // a plan's: its roles are assumed here
   if (aws == nullptr) aws = &own_aws.emplace(env.name, "plan", nullptr);
-  Result<std::optional<Deployment>> deployed = store_.CurrentDeployment(env.name);
+  // Only environments with code look at what is deployed (a moved tag, below).
+  Result<std::optional<Deployment>> deployed = std::optional<Deployment>();
+  if (env.code) deployed = store_.CurrentDeployment(env.name);
 
   // The code is fetched while the settings are: they usually pin a tag of
   // the configured code URL, which Git::Resolve fetches to resolve. Not for
   // an exact commit (a rollback, an override, or an environment deployed
   // from a commit hash: usually no fetch at all), nor when both live in
   // one repository (one mirror).
-  std::optional<Git> code_git;
-  std::future<Status> code_fetch;  // declared after code_git: waited for before it goes
+  std::future<Status> code_fetch;
   const bool commit_pinned = !pinned_code_commit.empty() || IsFullCommitHash(ref_override) ||
                              (deployed.ok() && deployed->has_value() && IsFullCommitHash((*deployed)->code_ref));
   if (env.settings && env.code && !commit_pinned) {
     Result<Git> git = MakeGitFor(env.code->url, false, env, aws, options.cancel, options.reuse_fetch_ms);
     if (git.ok() && git->MirrorPath(env.code->url) != git->MirrorPath(env.settings->url)) {
-      code_git.emplace(std::move(*git));
-      code_fetch = std::async(std::launch::async, [&git = *code_git, &url = env.code->url] { return git.Fetch(url); });
+      code_fetch = std::async(std::launch::async,
+                              [git = std::move(*git), &url = env.code->url]() mutable { return git.Fetch(url); });
     }
   }
 
