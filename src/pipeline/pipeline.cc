@@ -1071,6 +1071,31 @@ Status Pipeline::RunBuildspecPhases(StageContext& ctx, StageOutcome* outcome) {
   return Status::Ok();
 }
 
+namespace {
+
+std::string TrashDir(const std::string& state_dir) { return JoinPath(state_dir, "trash"); }
+
+std::vector<std::string> TrashEntries(const std::string& state_dir) {
+  const std::string trash = TrashDir(state_dir);
+  std::vector<std::string> paths;
+  Result<std::vector<std::string>> names = ListDir(trash);
+  if (names.ok()) {
+    for (const std::string& name : *names) paths.push_back(JoinPath(trash, name));
+  }
+  return paths;
+}
+
+// Takes a checkout of `environment` (a workspace, a spare) out of the way at
+// once: a rename into the trash, which Pipeline::EmptyTrash(Detached)
+// deletes later; deleted here when it cannot be moved. OK once it is gone.
+Status Discard(const std::string& state_dir, const std::string& environment, const std::string& path) {
+  const std::string trashed = JoinPath(TrashDir(state_dir), environment + "-" + BaseName(path));
+  if (MakeDirs(TrashDir(state_dir)).ok() && ::rename(path.c_str(), trashed.c_str()) == 0) return Status::Ok();
+  return RemoveTree(path);
+}
+
+}  // namespace
+
 void Pipeline::PrepareNextRun(const EnvironmentConfig& env, const RunRecord& run, bool checkout_ahead) {
   Result<FileLock> git_lock = FileLock::Acquire(LockPath(config_, "git"), nullptr);
   if (!git_lock.ok()) return;
@@ -1092,28 +1117,13 @@ void Pipeline::PrepareNextRun(const EnvironmentConfig& env, const RunRecord& run
   Result<std::vector<std::string>> names = ListDir(ws_root);
   if (!names.ok()) return;
   for (const std::string& name : *names) {
-    if (StartsWith(name, kSparePrefix)) (void)RemoveTree(JoinPath(ws_root, name));
+    if (StartsWith(name, kSparePrefix)) (void)Discard(config_.state_dir, env.name, JoinPath(ws_root, name));
   }
   const std::string tmp = JoinPath(ws_root, std::string(kSparePrefix) + "tmp");
   if (git.Checkout(run.code_url, run.code_commit, tmp).ok() && ::rename(tmp.c_str(), spare.c_str()) != 0) {
     (void)RemoveTree(tmp);
   }
 }
-
-namespace {
-
-std::string TrashDir(const std::string& state_dir) { return JoinPath(state_dir, "trash"); }
-
-std::vector<std::string> TrashEntries(const std::string& state_dir) {
-  std::vector<std::string> paths;
-  Result<std::vector<std::string>> names = ListDir(TrashDir(state_dir));
-  if (names.ok()) {
-    for (const std::string& name : *names) paths.push_back(JoinPath(TrashDir(state_dir), name));
-  }
-  return paths;
-}
-
-}  // namespace
 
 void Pipeline::EmptyTrash(const std::string& state_dir) {
   for (const std::string& path : TrashEntries(state_dir)) (void)RemoveTree(path);
@@ -1142,9 +1152,7 @@ void Pipeline::PruneWorkspaces(const std::string& environment) {
   size_t keep = static_cast<size_t>(std::max(0, config_.keep_workspaces));
   for (size_t i = 0; i + keep < ids.size(); ++i) {
     std::string path = JoinPath(ws_root, std::to_string(ids[i]));
-    const std::string trashed = JoinPath(TrashDir(config_.state_dir), environment + "-" + std::to_string(ids[i]));
-    bool moved = MakeDirs(TrashDir(config_.state_dir)).ok() && ::rename(path.c_str(), trashed.c_str()) == 0;
-    if (moved || RemoveTree(path).ok()) {
+    if (Discard(config_.state_dir, environment, path).ok()) {
       Result<RunRecord> r = store_.GetRun(ids[i]);
       if (r.ok() && r->workspace == path) {
         r->workspace.clear();

@@ -121,8 +121,9 @@ class Pipeline {
   void PrepareNextRun(const EnvironmentConfig& env, const RunRecord& run, bool checkout_ahead);
 
   // A run ends by moving the workspaces of all but the last keep_workspaces
-  // runs of its environment into <state_dir>/trash: a rename, where deleting
-  // a checkout of 20,000 files takes seconds (bench/pipeline). These delete
+  // runs of its environment into <state_dir>/trash, and PrepareNextRun a
+  // stale spare checkout: a rename, where deleting a checkout of 20,000 files
+  // takes seconds (bench/pipeline). These delete
   // what is in the trash: here and now (the daemon's pruner thread), or in
   // a detached `rm -rf` that outlives this process (`slipway run`, which
   // then exits without waiting for it). Best effort.
